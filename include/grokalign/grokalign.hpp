@@ -1,0 +1,7 @@
+#pragma once
+// The whole library: tensors, differentiable ops, reverse and forward mode, transforms.
+#include "grokalign/core.hpp"
+#include "grokalign/forward.hpp"
+#include "grokalign/ops.hpp"
+#include "grokalign/reverse.hpp"
+#include "grokalign/transforms.hpp"

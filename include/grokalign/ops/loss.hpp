@@ -1,0 +1,81 @@
+#pragma once
+// Losses (PyTorch's reductions) and per-row norms, composed from primitives so that every
+// derivative order comes from the primitives' rules.
+#include <vector>
+
+#include "grokalign/ops/activation.hpp"
+
+namespace grokalign {
+
+namespace detail {
+inline void check_same_shape(const Shape& a, const Shape& b, const char* op) {
+  if (!(a == b))
+    throw_shape(op, "prediction of shape " + a.to_string() + " and target of shape " +
+                        b.to_string() + " differ");
+}
+}  // namespace detail
+
+// Mean over all entries of (prediction - target)^2 (torch.nn.functional.mse_loss).
+template <Differentiable X>
+X mse(const X& prediction, const X& target) {
+  detail::check_same_shape(prediction.shape(), target.shape(), "mse");
+  return mean(square(prediction - target));
+}
+template <Differentiable X>
+X mse(const X& prediction, const Tensor<scalar_of<X>>& target) {
+  return mse(prediction, constant_like(prediction, target));
+}
+
+// One-hot rows [n, classes] for class indices.
+template <Scalar T>
+Tensor<T> one_hot(const Indices& labels, index_t classes) {
+  Tensor<T> out = Tensor<T>::zeros(Shape{labels.size(), classes});
+  for (index_t i = 0; i < labels.size(); ++i) {
+    const index_t c = labels[i];
+    if (c < 0 || c >= classes)
+      detail::throw_shape("one_hot", "label " + std::to_string(c) + " outside [0, " +
+                                         std::to_string(classes) + ")");
+    out.data()[i * classes + c] = T(1);
+  }
+  return out;
+}
+
+// Cross-entropy from logits [B, C] against target probabilities [B, C] (one-hot rows for
+// hard labels), averaged over the batch. log_softmax keeps it finite for large logits.
+template <Differentiable X>
+X cross_entropy(const X& logits, const Tensor<scalar_of<X>>& target_probs) {
+  using T = scalar_of<X>;
+  if (logits.rank() != 2)
+    detail::throw_shape("cross_entropy",
+                        "logits must be [batch, classes], got " + logits.shape().to_string());
+  detail::check_same_shape(logits.shape(), target_probs.shape(), "cross_entropy");
+  return sum(mul_const(log_softmax(logits, -1), target_probs)) *
+         (T(-1) / static_cast<T>(logits.shape()[0]));
+}
+template <Differentiable X>
+X cross_entropy(const X& logits, const Indices& labels) {
+  if (logits.rank() != 2 || labels.size() != logits.shape()[0])
+    detail::throw_shape("cross_entropy", "logits of shape " + logits.shape().to_string() + " for " +
+                                             std::to_string(labels.size()) + " labels");
+  return cross_entropy(logits, one_hot<scalar_of<X>>(labels, logits.shape()[1]));
+}
+
+// Mean of softplus(z) - y z: binary cross-entropy on logits, stable for any z.
+template <Differentiable X>
+X bce_with_logits(const X& logits, const Tensor<scalar_of<X>>& targets) {
+  detail::check_same_shape(logits.shape(), targets.shape(), "bce_with_logits");
+  return mean(softplus(logits) - mul_const(logits, targets));
+}
+
+// Squared Euclidean norm of each row (over the last axis): [..., n] -> [...].
+template <Differentiable X>
+X row_sq_norm(const X& x) {
+  return sum(x * x, {-1});
+}
+// Euclidean norm of each row. Its derivative is undefined at a zero row (as for torch.norm).
+template <Differentiable X>
+X row_norm(const X& x) {
+  return sqrt(row_sq_norm(x));
+}
+
+}  // namespace grokalign

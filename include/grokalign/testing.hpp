@@ -1,0 +1,3 @@
+#pragma once
+// The gradient-checking harness (not included by grokalign.hpp: tests opt in).
+#include "grokalign/testing/gradcheck.hpp"
