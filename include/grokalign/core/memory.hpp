@@ -63,7 +63,7 @@ class BlockCache {
     }
   }
 
-  // Size classes: powers of two from 64 bytes up, each split in two (x and 1.5x) so that
+  // Size classes: powers of two from 128 bytes up, each split in two (x and 1.5x) so that
   // rounding wastes at most a third.
   static int size_class(std::size_t bytes) noexcept {
     int c = 0;
@@ -74,20 +74,44 @@ class BlockCache {
 
  private:
   static constexpr std::size_t class_bytes_of(int c) noexcept {
-    const std::size_t base = std::size_t{64} << (c / 2);
+    // Starting at 128 keeps every class a multiple of the alignment, as aligned_alloc needs.
+    const std::size_t base = std::size_t{128} << (c / 2);
     return (c % 2 == 0) ? base : base + base / 2;
   }
   std::vector<void*> free_[kClasses];
 };
 
+// Thread-local objects die before static ones, and a static Tensor (or one owned by another
+// thread-local) may be freed after this thread's cache is gone. A trivially destructible
+// flag records the cache's life so such late frees go straight to the system allocator.
+enum class CacheState : unsigned char { kUnborn, kAlive, kDead };
+inline CacheState& cache_state() noexcept {
+  thread_local CacheState state = CacheState::kUnborn;
+  return state;
+}
+
+struct OwnedBlockCache : BlockCache {
+  OwnedBlockCache() { cache_state() = CacheState::kAlive; }
+  ~OwnedBlockCache() { cache_state() = CacheState::kDead; }
+};
+
 inline BlockCache& block_cache() {
-  thread_local BlockCache cache;
+  thread_local OwnedBlockCache cache;
   return cache;
 }
 
+inline std::size_t rounded_bytes(std::size_t bytes) {
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
 inline void* pooled_allocate(std::size_t bytes) {
-  if (bytes > BlockCache::class_bytes(BlockCache::kClasses - 1)) {
-    void* p = std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  if (bytes > BlockCache::class_bytes(BlockCache::kClasses - 1) ||
+      cache_state() == CacheState::kDead) {
+    // Sized to the class so that a block made here may later join a live cache.
+    const std::size_t n = bytes > BlockCache::class_bytes(BlockCache::kClasses - 1)
+                              ? rounded_bytes(bytes)
+                              : BlockCache::class_bytes(BlockCache::size_class(bytes));
+    void* p = std::aligned_alloc(kAlignment, n);
     if (!p) throw std::bad_alloc();
     return p;
   }
@@ -95,7 +119,8 @@ inline void* pooled_allocate(std::size_t bytes) {
 }
 inline void pooled_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
-  if (bytes > BlockCache::class_bytes(BlockCache::kClasses - 1)) {
+  if (bytes > BlockCache::class_bytes(BlockCache::kClasses - 1) ||
+      cache_state() == CacheState::kDead) {
     std::free(p);
     return;
   }
@@ -124,27 +149,42 @@ class RefCounted {
   static void operator delete(void* p, std::size_t bytes) noexcept { pooled_deallocate(p, bytes); }
 
  private:
+  // The queue of objects waiting for destruction on this thread. Like the block cache it
+  // may be gone when a static handle is released at exit; then we destroy directly.
+  struct DeferredQueue {
+    std::vector<const RefCounted*> items;
+    bool draining = false;
+    DeferredQueue() { queue_state() = CacheState::kAlive; }
+    ~DeferredQueue() { queue_state() = CacheState::kDead; }
+  };
+  static CacheState& queue_state() noexcept {
+    thread_local CacheState state = CacheState::kUnborn;
+    return state;
+  }
   static void destroy_deferred(const RefCounted* obj) noexcept {
-    thread_local std::vector<const RefCounted*> pending;
-    thread_local bool draining = false;
-    if (draining) {
+    if (queue_state() == CacheState::kDead) {
+      delete obj;
+      return;
+    }
+    thread_local DeferredQueue queue;
+    if (queue.draining) {
       try {
-        pending.push_back(obj);
+        queue.items.push_back(obj);
         return;
       } catch (...) {
-        // Out of memory for the queue: fall back to direct (recursive) destruction.
+        // No memory for the queue: fall back to direct (recursive) destruction.
       }
       delete obj;
       return;
     }
-    draining = true;
+    queue.draining = true;
     delete obj;
-    while (!pending.empty()) {
-      const RefCounted* next = pending.back();
-      pending.pop_back();
+    while (!queue.items.empty()) {
+      const RefCounted* next = queue.items.back();
+      queue.items.pop_back();
       delete next;
     }
-    draining = false;
+    queue.draining = false;
   }
 
   mutable std::atomic<long> refs_{0};

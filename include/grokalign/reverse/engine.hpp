@@ -223,22 +223,38 @@ std::vector<Var<T>> grad(const std::vector<Var<T>>& outputs, const std::vector<V
     seeds[i] =
         detail::seed_for(outputs[i], grad_outputs.empty() ? nullptr : &grad_outputs[i], i, op);
 
-  std::vector<Var<T>> result(inputs.size());
-  std::vector<bool> reached(inputs.size());
+  // The pass needs each requested Var once; repeated inputs share its result.
+  std::vector<Var<T>> unique;
+  std::vector<std::size_t> where(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::size_t j = 0;
+    while (j < unique.size() && !unique[j].same_as(inputs[i])) ++j;
+    if (j == unique.size()) unique.push_back(inputs[i]);
+    where[i] = j;
+  }
+
+  std::vector<Var<T>> found(unique.size());
+  std::vector<bool> found_reached(unique.size());
   if (opts.create_graph) {
     GradModeGuard record(true);
-    detail::ReversePass<T, Var<T>> pass(inputs, detail::LeafSink::kTargets);
-    result = pass.run(outputs, seeds);
-    for (std::size_t i = 0; i < inputs.size(); ++i) reached[i] = pass.reached(i);
+    detail::ReversePass<T, Var<T>> pass(unique, detail::LeafSink::kTargets);
+    found = pass.run(outputs, seeds);
+    for (std::size_t j = 0; j < unique.size(); ++j) found_reached[j] = pass.reached(j);
   } else {
     std::vector<Tensor<T>> tseeds(seeds.size());
     for (std::size_t i = 0; i < seeds.size(); ++i) tseeds[i] = seeds[i].value();
-    detail::ReversePass<T, Tensor<T>> pass(inputs, detail::LeafSink::kTargets);
+    detail::ReversePass<T, Tensor<T>> pass(unique, detail::LeafSink::kTargets);
     auto r = pass.run(outputs, tseeds);
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      result[i] = Var<T>(r[i]);
-      reached[i] = pass.reached(i);
+    for (std::size_t j = 0; j < unique.size(); ++j) {
+      found[j] = Var<T>(r[j]);
+      found_reached[j] = pass.reached(j);
     }
+  }
+  std::vector<Var<T>> result(inputs.size());
+  std::vector<bool> reached(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    result[i] = found[where[i]];
+    reached[i] = found_reached[where[i]];
   }
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     for (const auto& o : outputs)
