@@ -3,6 +3,7 @@
 #include "grokalign/ops/activation.hpp"
 #include "grokalign/ops/apply.hpp"
 #include "grokalign/ops/arithmetic.hpp"
+#include "grokalign/ops/conv.hpp"
 #include "grokalign/ops/layout.hpp"
 #include "grokalign/ops/loss.hpp"
 #include "grokalign/ops/math.hpp"

@@ -25,6 +25,7 @@
 
 #include "grokalign/core/random.hpp"
 #include "grokalign/forward/graph_jvp.hpp"
+#include "grokalign/ops/reduction.hpp"
 #include "grokalign/reverse/engine.hpp"
 
 namespace grokalign::testing {

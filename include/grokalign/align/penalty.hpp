@@ -1,0 +1,143 @@
+#pragma once
+// The GrokAlign penalty: the Frobenius norm of each sample's input-output Jacobian,
+// estimated with random projections (Hoffman et al., arXiv 1908.02729) and averaged over
+// the batch. It is returned as a Var whose gradient with respect to the model's
+// parameters is the derivative of a derivative, so it is added to the training loss.
+//
+// Built only on the engine's public transforms: grad(..., create_graph) for J^T v and
+// forward mode through Dual<Var> for J u.
+#include <cmath>
+#include <string>
+
+#include "grokalign/core/random.hpp"
+#include "grokalign/ops.hpp"
+#include "grokalign/reverse.hpp"
+
+namespace grokalign::align {
+
+enum class Estimator {
+  kOutputProjections,  // k random unit v in R^C per sample: (C/k) sum |J^T v|^2, k VJPs
+  kExact,              // one-hot v for every output: |J|_F^2 exactly, C VJPs
+  kInputProjections,   // k random unit u in R^d per sample: (d/k) sum |J u|^2, k JVPs
+};
+
+enum class PenaltyForm {
+  kNorm,             // mean_b sqrt(max(S_b, 1e-8)): the paper's GrokAlign penalty
+  kHalfSquaredNorm,  // 0.5 * mean_b S_b: Hoffman et al.'s Jacobian regulariser
+};
+
+struct PenaltyOptions {
+  Estimator estimator = Estimator::kOutputProjections;
+  PenaltyForm form = PenaltyForm::kNorm;
+  int projections = 1;  // k (ignored by kExact, which uses C)
+  // When set, the penalty becomes |level - penalty| ("constrained", holding the Jacobian
+  // norm at a level instead of shrinking it).
+  bool constrained = false;
+  double level = 0.0;
+};
+
+namespace detail {
+
+template <class X>
+void require_batched_output(const X& out, const Shape& in_shape, const char* op) {
+  if (out.rank() != 2 || in_shape.rank() < 1 || out.shape()[0] != in_shape[0])
+    grokalign::detail::throw_shape(op, "the model must map inputs [B, ...] (here " +
+                                           in_shape.to_string() + ") to outputs [B, C], got " +
+                                           out.shape().to_string());
+}
+
+// Rows of a [B, n] tensor scaled to unit length (Gaussian rows are then uniform on the
+// sphere). A zero row cannot come out of a continuous distribution, but guard anyway.
+template <Scalar T>
+Tensor<T> random_unit_rows(index_t rows, index_t cols, Generator& gen) {
+  Tensor<T> t = randn<T>(Shape{rows, cols}, gen);
+  auto m = t.matrix();
+  for (index_t r = 0; r < rows; ++r) {
+    const T n = m.row(r).norm();
+    if (n > T(0))
+      m.row(r) /= n;
+    else
+      m(r, 0) = T(1);
+  }
+  return t;
+}
+
+template <Scalar T>
+Var<T> finish_penalty(const Var<T>& S, const PenaltyOptions& opt) {
+  Var<T> pen = opt.form == PenaltyForm::kNorm ? mean(sqrt(maximum(S, T(1e-8)))) : mean(S) * T(0.5);
+  if (opt.constrained) pen = abs(pen - static_cast<T>(opt.level));
+  return pen;
+}
+
+template <Scalar T>
+void check_options(const PenaltyOptions& opt) {
+  if (opt.projections < 1 && opt.estimator != Estimator::kExact)
+    grokalign::detail::throw_shape("grokalign_penalty", "projections must be at least 1, got " +
+                                                            std::to_string(opt.projections));
+}
+
+}  // namespace detail
+
+// Penalty from an output already computed on an input Var that requires grad, so a
+// training step runs the forward pass once: out = model(x); loss = task(out) + lambda * pen.
+// Supports the output-projection and exact estimators.
+template <Scalar T>
+Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen,
+                              const PenaltyOptions& opt = {}) {
+  constexpr const char* op = "grokalign_penalty";
+  detail::check_options<T>(opt);
+  detail::require_batched_output(out, x.shape(), op);
+  if (opt.estimator == Estimator::kInputProjections)
+    grokalign::detail::throw_autodiff(op,
+                                      "the input-projection estimator needs the model itself; "
+                                      "call grokalign_penalty(model, x, gen, options)");
+  if (!x.requires_grad())
+    grokalign::detail::throw_autodiff(op,
+                                      "the input Var must require grad (Var(x, true)) so that "
+                                      "J^T v can be taken with respect to it");
+  const index_t B = out.shape()[0], C = out.shape()[1], d = x.numel() / (B ? B : 1);
+  const bool exact = opt.estimator == Estimator::kExact;
+  const int k = exact ? static_cast<int>(C) : opt.projections;
+  Var<T> S;
+  for (int i = 0; i < k; ++i) {
+    Tensor<T> v;
+    if (exact) {
+      v = Tensor<T>::zeros(out.shape());
+      for (index_t b = 0; b < B; ++b) v.data()[b * C + i] = T(1);
+    } else {
+      v = detail::random_unit_rows<T>(B, C, gen);
+    }
+    const Var<T> u = grad<T>({out}, {x}, {Var<T>(v)}, {.create_graph = true})[0];
+    S = accumulate(S, row_sq_norm(reshape(u, Shape{B, d})));
+  }
+  if (!exact) S = S * (static_cast<T>(C) / static_cast<T>(k));
+  return detail::finish_penalty(S, opt);
+}
+
+// Penalty of `model` (a callable on Var<T>, and on Dual<Var<T>> for the input-projection
+// estimator, mapping [B, ...] to [B, C]) at the batch x.
+template <Scalar T, class Model>
+Var<T> grokalign_penalty(Model&& model, const Tensor<T>& x, Generator& gen,
+                         const PenaltyOptions& opt = {}) {
+  detail::check_options<T>(opt);
+  if (opt.estimator != Estimator::kInputProjections) {
+    const Var<T> xv(x, true);
+    return grokalign_penalty_from(Var<T>(model(xv)), xv, gen, opt);
+  }
+  // J u by forward mode, recorded on Vars so the result is differentiable in the weights.
+  const index_t B = x.rank() ? x.shape()[0] : 0, d = B ? x.numel() / B : 0;
+  Var<T> S;
+  for (int i = 0; i < opt.projections; ++i) {
+    const Tensor<T> u = detail::random_unit_rows<T>(B, d, gen).reshape(x.shape());
+    const Dual<Var<T>> out = model(Dual<Var<T>>(Var<T>(x), Var<T>(u)));
+    detail::require_batched_output(out, x.shape(), "grokalign_penalty");
+    const index_t C = out.shape()[1];
+    const Var<T> ju =
+        out.tangent().defined() ? out.tangent() : Var<T>(Tensor<T>::zeros(Shape{B, C}));
+    S = accumulate(S, row_sq_norm(ju));
+  }
+  S = S * (static_cast<T>(d) / static_cast<T>(opt.projections));
+  return detail::finish_penalty(S, opt);
+}
+
+}  // namespace grokalign::align
