@@ -1,5 +1,7 @@
 #pragma once
-// The whole library: tensors, differentiable ops, reverse and forward mode, transforms.
+// The whole library: tensors, differentiable ops, reverse and forward mode, transforms,
+// and the alignment tools.
+#include "grokalign/align.hpp"
 #include "grokalign/core.hpp"
 #include "grokalign/forward.hpp"
 #include "grokalign/ops.hpp"

@@ -196,6 +196,18 @@ X constant_like(const X&, const Tensor<scalar_of<X>>& t) {
     return t;
 }
 
+// A parameter (a Var) as a value of the evaluation type X, so one generic model serves
+// every mode: Tensor -> its value, Var -> itself, Dual -> a zero-tangent dual of either.
+template <class X, Scalar T>
+X lift(const Var<T>& p) {
+  if constexpr (is_dual<X>::value)
+    return X(lift<typename X::primal_type>(p));
+  else if constexpr (is_var<X>::value)
+    return p;
+  else
+    return p.value();
+}
+
 // Sum of two possibly-undefined (symbolic zero) values.
 template <class X>
 X accumulate(const X& a, const X& b) {
