@@ -22,7 +22,8 @@ X mse(const X& prediction, const X& target) {
   return mean(square(prediction - target));
 }
 template <Differentiable X>
-X mse(const X& prediction, const Tensor<scalar_of<X>>& target) {
+requires(!is_tensor<X>::value)  // for plain tensors the overload above already applies
+    X mse(const X& prediction, const Tensor<scalar_of<X>>& target) {
   return mse(prediction, constant_like(prediction, target));
 }
 

@@ -171,6 +171,10 @@ Tensor<T> index_add(const Tensor<T>& g, const Indices& idx, index_t V) {
   Shape os;
   os.push_back(V);
   for (int i = idx.shape.rank(); i < g.rank(); ++i) os.push_back(g.shape()[i]);
+  for (index_t i = 0; i < n; ++i)
+    if (idx[i] < 0 || idx[i] >= V)
+      detail::throw_shape("index_add", "index " + std::to_string(idx[i]) + " out of range for " +
+                                           std::to_string(V) + " rows");
   Tensor<T> out = Tensor<T>::zeros(os);
   for (index_t i = 0; i < n; ++i) {
     T* dst = out.data() + idx[i] * row;
