@@ -33,29 +33,61 @@ std::vector<Tensor<T>> jvp_graph(const std::vector<Var<T>>& outputs,
     if (!outputs[i].defined())
       detail::throw_autodiff(op, "output " + std::to_string(i) + " is undefined");
 
-  const std::uint64_t mark = detail::next_traversal_mark();
+  // An input listed twice moves along the sum of its tangents.
+  std::vector<Var<T>> unique;
+  std::vector<Tensor<T>> unique_tangents;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (detail::Node<T>* n = inputs[i].node()) {
+    std::size_t j = 0;
+    while (j < unique.size() && !unique[j].same_as(inputs[i])) ++j;
+    if (j == unique.size()) {
+      unique.push_back(inputs[i]);
+      unique_tangents.push_back(tangents[i]);
+    } else {
+      unique_tangents[j] = unique_tangents[j] + tangents[i];
+    }
+  }
+
+  const std::uint64_t mark = detail::next_traversal_mark();
+  std::vector<detail::Node<T>*> order;
+  // Tags and tangents left on nodes by a rule that throws would corrupt later passes.
+  struct Cleanup {
+    const std::vector<Var<T>>& inputs;
+    const std::vector<detail::Node<T>*>& order;
+    ~Cleanup() {
+      for (detail::Node<T>* n : order) n->buf_t = Tensor<T>();
+      for (const auto& in : inputs) {
+        if (detail::Node<T>* n = in.node()) {
+          n->is_target = false;
+          n->slot = -1;
+        } else {
+          in.impl()->slot = -1;
+        }
+      }
+    }
+  } cleanup{unique, order};
+
+  for (std::size_t i = 0; i < unique.size(); ++i) {
+    if (detail::Node<T>* n = unique[i].node()) {
       n->is_target = true;
       n->slot = static_cast<int>(i);
     } else {
-      inputs[i].impl()->mark = mark;
-      inputs[i].impl()->slot = static_cast<int>(i);
+      unique[i].impl()->mark = mark;
+      unique[i].impl()->slot = static_cast<int>(i);
     }
   }
   auto tangent_of = [&](const Var<T>& v) -> Tensor<T> {
     if (detail::Node<T>* n = v.node()) return n->mark == mark ? n->buf_t : Tensor<T>();
-    return v.impl()->mark == mark ? tangents[v.impl()->slot] : Tensor<T>();
+    return v.impl()->mark == mark ? unique_tangents[v.impl()->slot] : Tensor<T>();
   };
 
-  std::vector<detail::Node<T>*> roots, order;
+  std::vector<detail::Node<T>*> roots;
   for (const auto& o : outputs) roots.push_back(o.node());
   detail::topological_order(roots, mark, order);
 
   std::vector<Tensor<T>> in_tangents;
   for (detail::Node<T>* n : order) {  // producers first
     if (n->is_target) {
-      n->buf_t = tangents[n->slot];
+      n->buf_t = unique_tangents[n->slot];
       continue;
     }
     const int k = n->num_inputs();
@@ -72,15 +104,6 @@ std::vector<Tensor<T>> jvp_graph(const std::vector<Var<T>>& outputs,
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     result[i] = tangent_of(outputs[i]);
     if (!result[i].defined()) result[i] = Tensor<T>::zeros(outputs[i].shape());
-  }
-  for (detail::Node<T>* n : order) n->buf_t = Tensor<T>();
-  for (const auto& in : inputs) {
-    if (detail::Node<T>* n = in.node()) {
-      n->is_target = false;
-      n->slot = -1;
-    } else {
-      in.impl()->slot = -1;
-    }
   }
   return result;
 }

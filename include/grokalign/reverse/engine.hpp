@@ -36,6 +36,11 @@ class ReversePass {
         mark_(next_traversal_mark()),
         results_(targets.size()),
         reached_(targets.size(), false) {}
+  // Scratch is cleared on every exit, also when a rule throws: stale cotangents or target
+  // tags left on nodes would corrupt the next pass over the same graph.
+  ~ReversePass() { clear_scratch(); }
+  ReversePass(const ReversePass&) = delete;
+  ReversePass& operator=(const ReversePass&) = delete;
 
   std::vector<G> run(const std::vector<Var<T>>& outputs, const std::vector<G>& seeds) {
     tag_targets();
@@ -45,7 +50,6 @@ class ReversePass {
     mark_needed();
     for (std::size_t i = 0; i < outputs.size(); ++i) sink(outputs[i], seeds[i]);
     propagate();
-    clear_scratch();
     return std::move(results_);
   }
   bool reached(std::size_t i) const { return reached_[i]; }

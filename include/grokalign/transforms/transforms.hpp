@@ -30,8 +30,14 @@ VjpResult<T> vjp(F&& f, const std::vector<Tensor<T>>& primals, const Tensor<T>& 
   std::vector<Var<T>> xs;
   for (const auto& p : primals) xs.emplace_back(p, true);
   const Var<T> y = f(xs);
-  auto g = grad<T>({y}, xs, {Var<T>(cotangent)}, {.create_graph = false, .allow_unused = true});
+  if (!(cotangent.shape() == y.shape()))
+    detail::throw_shape("vjp", "cotangent of shape " + cotangent.shape().to_string() +
+                                   " for an output of shape " + y.shape().to_string());
   VjpResult<T> r{y.value(), {}};
+  std::vector<Var<T>> g(xs.size());
+  // A function that ignores its inputs has a zero derivative, not an error.
+  if (y.requires_grad())
+    g = grad<T>({y}, xs, {Var<T>(cotangent)}, {.create_graph = false, .allow_unused = true});
   for (std::size_t i = 0; i < g.size(); ++i)
     r.cotangents.push_back(g[i].defined() ? g[i].value() : Tensor<T>::zeros(primals[i].shape()));
   return r;
@@ -77,7 +83,7 @@ Tensor<T> jacobian(F&& f, const Tensor<T>& x, JacobianMode mode = JacobianMode::
     Var<T> xv(x, true);
     const Var<T> y = f(xv);
     Tensor<T> seed = Tensor<T>::zeros(out_shape);
-    for (index_t i = 0; i < m; ++i) {
+    for (index_t i = 0; i < m && y.requires_grad(); ++i) {
       seed.data()[i] = T(1);
       auto g = grad<T>({y}, {xv}, {Var<T>(seed)}, {.create_graph = false, .allow_unused = true});
       if (g[0].defined()) std::copy_n(g[0].value().data(), n, jac.data() + i * n);
@@ -118,7 +124,7 @@ Tensor<T> per_sample_jacobian(F&& f, const Tensor<T>& x, JacobianMode mode = Jac
     Var<T> xv(x, true);
     const Var<T> y = f(xv);
     Tensor<T> seed = Tensor<T>::zeros(out_shape);
-    for (index_t c = 0; c < C; ++c) {
+    for (index_t c = 0; c < C && y.requires_grad(); ++c) {
       for (index_t b = 0; b < B; ++b) seed.data()[b * C + c] = T(1);
       auto g = grad<T>({y}, {xv}, {Var<T>(seed)}, {.create_graph = false, .allow_unused = true});
       if (g[0].defined())
