@@ -15,8 +15,13 @@ class Dual {
   using primal_type = X;
 
   Dual() = default;
-  Dual(X primal, X tangent = X())
-      : primal_(std::move(primal)), tangent_(std::move(tangent)) {}  // NOLINT
+  // Implicit on purpose: a primal converts to a dual with a zero tangent.
+  Dual(X primal, X tangent = X())  // NOLINT
+      : primal_(std::move(primal)), tangent_(std::move(tangent)) {
+    if (tangent_.defined() && !(tangent_.shape() == primal_.shape()))
+      detail::throw_shape("Dual", "tangent of shape " + tangent_.shape().to_string() +
+                                      " for a primal of shape " + primal_.shape().to_string());
+  }
 
   const X& primal() const noexcept { return primal_; }
   const X& tangent() const noexcept { return tangent_; }
