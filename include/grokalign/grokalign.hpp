@@ -5,5 +5,6 @@
 #include "grokalign/core.hpp"
 #include "grokalign/forward.hpp"
 #include "grokalign/ops.hpp"
+#include "grokalign/optim.hpp"
 #include "grokalign/reverse.hpp"
 #include "grokalign/transforms.hpp"

@@ -83,6 +83,10 @@ class Var {
   }
   void set_grad(const Tensor<T>& g) {
     check_defined("set_grad");
+    if (g.defined() && !(g.shape() == impl_->value.shape()))
+      detail::throw_shape("set_grad", "gradient of shape " + g.shape().to_string() +
+                                          " for a Var of shape " +
+                                          impl_->value.shape().to_string());
     impl_->grad = g;
   }
   // Replaces the value of a leaf in place (for optimisers); the shape must not change.
