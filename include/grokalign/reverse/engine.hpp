@@ -7,6 +7,7 @@
 // cotangent that no path needs is never computed (a weight gradient is not formed when
 // only the input gradient was asked for). With create_graph the VJP rules run on Vars,
 // so the pass is itself recorded and can be differentiated again.
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -272,6 +273,16 @@ std::vector<Var<T>> grad(const std::vector<Var<T>>& outputs, const std::vector<V
     if (reached[i]) result[i] = Var<T>(Tensor<T>::zeros(inputs[i].shape()));
   }
   return result;
+}
+
+// The same with braced lists, so the scalar type is deduced: grad({loss}, {w1, w2}).
+template <Scalar T>
+std::vector<Var<T>> grad(std::initializer_list<Var<T>> outputs,
+                         std::initializer_list<std::type_identity_t<Var<T>>> inputs,
+                         std::initializer_list<std::type_identity_t<Var<T>>> grad_outputs = {},
+                         GradOptions opts = {}) {
+  return grad<T>(std::vector<Var<T>>(outputs), std::vector<Var<T>>(inputs),
+                 std::vector<Var<T>>(grad_outputs), opts);
 }
 
 template <Scalar T>
