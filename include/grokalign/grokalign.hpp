@@ -4,6 +4,7 @@
 #include "grokalign/align.hpp"
 #include "grokalign/core.hpp"
 #include "grokalign/forward.hpp"
+#include "grokalign/io.hpp"
 #include "grokalign/ops.hpp"
 #include "grokalign/optim.hpp"
 #include "grokalign/reverse.hpp"

@@ -1,0 +1,4 @@
+#pragma once
+// NumPy .npy files and directory state dicts.
+#include "grokalign/io/npy.hpp"
+#include "grokalign/io/state_dict.hpp"
