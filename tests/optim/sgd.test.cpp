@@ -170,9 +170,11 @@ TEST_CASE("SGD refuses bad options, bad parameter lists and mis-shaped gradients
   opt.set_lr(0.2);
   CHECK(opt.lr() == 0.2);
 
-  p.set_grad(Tensor<double>::ones(Shape{3}));
-  CHECK_THROWS_AS(opt.step(), ShapeError);
-  CHECK_THROWS_WITH(opt.step(), Contains("SGD") && Contains("[3]") && Contains("[2]"));
+  // A mis-shaped gradient cannot reach the optimiser: set_grad refuses it.
+  CHECK_THROWS_AS(p.set_grad(Tensor<double>::ones(Shape{3})), ShapeError);
+  CHECK_THROWS_WITH(p.set_grad(Tensor<double>::ones(Shape{3})),
+                    Contains("set_grad") && Contains("[3]") && Contains("[2]"));
+  CHECK_NOTHROW(opt.step());  // no gradient yet: skipped
   check_close(p.value(), {1.0, 2.0}, 0);
 }
 
