@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Time plain and GrokAlign training steps in PyTorch and in our `alignment_cost` binary.
+
+Both sides run the same configurations in the same invocation (so machine load affects
+them alike) and the script prints one table of median step times in ms with the ratios
+GrokAlign/plain for each side and ours/PyTorch.
+
+The PyTorch side is the reference recipe:
+    x.requires_grad_(True); out = model(x); loss = task(out, target)
+    v = randn(B, C), each row scaled to unit length
+    Jv = torch.autograd.grad(out, x, v, create_graph=True)[0]
+    S = C * Jv.pow(2).sum(1); pen = sqrt(clamp(S, min=1e-8)).mean()
+    total = loss + lam * pen; opt.zero_grad(); total.backward(); opt.step()   (AdamW)
+
+Configurations (names of the alignment_cost benchmarks):
+    mnist_mlp, mnist_mlp_b64, mnist_mlp_b1024   bias-free MLP 784-196-196-196-10, init x8,
+                                                MSE on one-hot, AdamW(1e-3, wd 1e-2), lam 1e-4
+    cnn28, cnn32   the delayed-robustness CNN, batch 64, MSE, AdamW(1e-3, wd 1e-3), lam 1e-3
+    transformer    modular addition p=113, 256 sequences, CE on the last position,
+                   AdamW(1e-3, wd 1, betas 0.9/0.98), lam 1e-3 on embeddings -> last logits
+
+Usage:
+    benchmarks/compare_pytorch.py [build/release/benchmarks/alignment_cost]
+        [--dtypes f64 f32] [--threads 1 [2]] [--models mnist_mlp cnn28 transformer]
+        [--steps 20] [--warmup 5] [--repetitions 5]
+
+Uses only the standard library and torch. Debian's python3-torch lives in /usr/bin/python3;
+when torch is not importable here the script re-executes itself there.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+REEXEC_FLAG = "GROKALIGN_COMPARE_REEXEC"
+
+
+def ensure_torch():
+    """Import torch, re-executing under the system Python (and installing Debian's
+    python3-torch there, when running as root) if needed."""
+    try:
+        import torch  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    here = os.path.realpath(sys.executable)
+    if os.environ.get(REEXEC_FLAG) != "1" and os.path.exists(SYSTEM_PYTHON) and here != os.path.realpath(
+        SYSTEM_PYTHON
+    ):
+        probe = subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True)
+        if probe.returncode == 0:
+            env = dict(os.environ, **{REEXEC_FLAG: "1"})
+            print(f"torch is not importable from {sys.executable}; re-running under {SYSTEM_PYTHON}",
+                  file=sys.stderr)
+            os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, os.path.abspath(__file__)] + sys.argv[1:], env)
+    # Not available from the system Python either: install the Debian package.
+    install = ["apt-get", "install", "-y", "python3-torch"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing python3-torch: " + " ".join(install), file=sys.stderr)
+        subprocess.run(["apt-get", "update"], check=False)
+        subprocess.run(install, check=True)
+        env = dict(os.environ, **{REEXEC_FLAG: "1"})
+        os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, os.path.abspath(__file__)] + sys.argv[1:], env)
+    sys.exit("PyTorch is not available. Install Debian's package and run this script with "
+             f"{SYSTEM_PYTHON}:\n    sudo " + " ".join(install))
+
+
+# ------------------------------------------------------------------------------------------
+# PyTorch side
+# ------------------------------------------------------------------------------------------
+
+
+def build_mlp(torch, batch):
+    nn = torch.nn
+    sizes = [784, 196, 196, 196, 10]
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=False))
+        if i + 2 < len(sizes):
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0)
+    x = torch.randn(batch, 784)
+    target = torch.nn.functional.one_hot(torch.arange(batch) % 10, 10).double()
+    opt = lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)  # noqa: E731
+    return model, x, target, opt, "mse", 1e-4
+
+
+def build_cnn(torch, channels, size, batch=64, filters=32):
+    nn = torch.nn
+    layers, c = [], channels
+    for out, stride in [(filters, 1), (filters, 2), (2 * filters, 1), (2 * filters, 2),
+                        (4 * filters, 1), (4 * filters, 2)]:
+        layers += [nn.Conv2d(c, out, 3, stride, 1, bias=False), nn.ReLU()]
+        c = out
+    layers += [nn.AvgPool2d(2), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(c, 128, bias=False),
+               nn.ReLU(), nn.Linear(128, 10, bias=False)]
+    model = nn.Sequential(*layers)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    x = torch.randn(batch, channels, size, size)
+    target = torch.nn.functional.one_hot(torch.arange(batch) % 10, 10).double()
+    opt = lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-3)  # noqa: E731
+    return model, x, target, opt, "mse", 1e-3
+
+
+def build_transformer(torch, batch=256, p=113, d_model=128, n_heads=4, d_head=32, d_mlp=512, n_ctx=3):
+    nn = torch.nn
+    d_vocab = p + 1
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            s = d_model ** -0.5
+            self.W_E = nn.Parameter(torch.randn(d_vocab, d_model) * s)
+            self.W_pos = nn.Parameter(torch.randn(n_ctx, d_model) * s)
+            self.W_K = nn.Parameter(torch.randn(n_heads, d_head, d_model) * s)
+            self.W_Q = nn.Parameter(torch.randn(n_heads, d_head, d_model) * s)
+            self.W_V = nn.Parameter(torch.randn(n_heads, d_head, d_model) * s)
+            self.W_O = nn.Parameter(torch.randn(d_model, n_heads * d_head) * s)
+            self.W_in = nn.Parameter(torch.randn(d_mlp, d_model) * s)
+            self.b_in = nn.Parameter(torch.zeros(d_mlp))
+            self.W_out = nn.Parameter(torch.randn(d_model, d_mlp) * s)
+            self.b_out = nn.Parameter(torch.zeros(d_model))
+            self.W_U = nn.Parameter(torch.randn(d_model, d_vocab) * d_vocab ** -0.5)
+            self.register_buffer("mask", torch.tril(torch.ones(n_ctx, n_ctx)))
+
+        def embed(self, tokens):
+            return self.W_E[tokens]
+
+        def from_embedding(self, e):  # last-position logits, as the reference computes them
+            x = e + self.W_pos[: e.shape[1]]
+            n = x.shape[1]
+            k = torch.einsum("ihd,bpd->biph", self.W_K, x)
+            q = torch.einsum("ihd,bpd->biph", self.W_Q, x)
+            v = torch.einsum("ihd,bpd->biph", self.W_V, x)
+            scores = torch.einsum("biph,biqh->biqp", k, q)
+            scores = torch.tril(scores) - 1e10 * (1 - self.mask[:n, :n])
+            attn = torch.softmax(scores / d_head ** 0.5, dim=-1)
+            z = torch.einsum("biph,biqp->biqh", v, attn)
+            z = z.permute(0, 2, 1, 3).reshape(x.shape[0], n, n_heads * d_head)
+            x = x + z @ self.W_O.T
+            h = torch.relu(x @ self.W_in.T + self.b_in)
+            x = x + h @ self.W_out.T + self.b_out
+            return (x @ self.W_U)[:, -1]
+
+    model = Net()
+    i = torch.arange(batch)
+    a, b = (i * 37) % p, (i * 91 + 5) % p
+    tokens = torch.stack([a, b, torch.full_like(a, p)], 1)
+    labels = (a + b) % p
+    opt = lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))  # noqa: E731
+    return model, tokens, labels, opt, "ce", 1e-3
+
+
+def time_torch(torch, name, dtype, align, steps, warmup):
+    torch.manual_seed(0)
+    if name.startswith("mnist_mlp"):
+        batch = int(name.split("_b")[1]) if "_b" in name else 256
+        model, x, target, make_opt, loss_kind, lam = build_mlp(torch, batch)
+    elif name == "cnn28":
+        model, x, target, make_opt, loss_kind, lam = build_cnn(torch, 1, 28)
+    elif name == "cnn32":
+        model, x, target, make_opt, loss_kind, lam = build_cnn(torch, 3, 32)
+    elif name == "transformer":
+        model, x, target, make_opt, loss_kind, lam = build_transformer(torch)
+    else:
+        raise ValueError(name)
+    model = model.to(dtype)
+    if x.is_floating_point():
+        x = x.to(dtype)
+    if target.is_floating_point():
+        target = target.to(dtype)
+    opt = make_opt(model.parameters())
+    mse = torch.nn.functional.mse_loss
+    ce = torch.nn.functional.cross_entropy
+
+    def step():
+        if name == "transformer":
+            inp = model.embed(x)  # requires grad through W_E
+            out = model.from_embedding(inp)
+            loss = ce(out, target)
+        else:
+            inp = x.detach().requires_grad_(align)
+            out = model(inp)
+            loss = mse(out, target)
+        total = loss
+        if align:
+            B, C = out.shape
+            v = torch.randn(B, C, dtype=dtype)
+            v = v / v.norm(dim=1, keepdim=True)
+            Jv = torch.autograd.grad(out, inp, v, create_graph=True)[0]
+            S = C * Jv.reshape(B, -1).pow(2).sum(1)
+            pen = torch.sqrt(torch.clamp(S, min=1e-8)).mean()
+            total = loss + lam * pen
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+# ------------------------------------------------------------------------------------------
+# Our side
+# ------------------------------------------------------------------------------------------
+
+
+def time_ours(binary, names, dtypes, threads, repetitions):
+    regex = "^({})/({})/(plain|grokalign)_step$".format("|".join(names), "|".join(dtypes))
+    cmd = [binary, "--benchmark_format=json", "--benchmark_filter=" + regex,
+           f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    print(f"$ OMP_NUM_THREADS={threads} " + " ".join(cmd), file=sys.stderr)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    data = json.loads(res.stdout)
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    out = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        out[b["run_name"]] = b["real_time"] * scale[b["time_unit"]]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary", nargs="?", default="build/release/benchmarks/alignment_cost")
+    ap.add_argument("--dtypes", nargs="+", default=["f64", "f32"], choices=["f64", "f32"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1])
+    ap.add_argument("--models", nargs="+", default=["mnist_mlp"],
+                    choices=["mnist_mlp", "mnist_mlp_b64", "mnist_mlp_b1024", "cnn28", "cnn32", "transformer"])
+    ap.add_argument("--steps", type=int, default=20, help="timed PyTorch steps (median)")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--repetitions", type=int, default=5, help="repetitions of our benchmarks (median)")
+    args = ap.parse_args()
+
+    ensure_torch()
+    import torch
+
+    if not os.access(args.binary, os.X_OK):
+        sys.exit(f"{args.binary} is not an executable; build it with\n"
+                 "    cmake --build <build dir> --target alignment_cost")
+    print(f"torch {torch.__version__} ({sys.executable}); load average {os.getloadavg()}", file=sys.stderr)
+    dt = {"f64": torch.float64, "f32": torch.float32}
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        ours = time_ours(args.binary, args.models, args.dtypes, threads, args.repetitions)
+        for name in args.models:
+            # The CNN steps are 100x slower than the MLP's: fewer of them.
+            steps = max(5, args.steps // 4) if name.startswith("cnn") else args.steps
+            warm = max(2, args.warmup // 2) if name.startswith("cnn") else args.warmup
+            for t in args.dtypes:
+                tp = time_torch(torch, name, dt[t], False, steps, warm)
+                tg = time_torch(torch, name, dt[t], True, steps, warm)
+                op = ours.get(f"{name}/{t}/plain_step", float("nan"))
+                og = ours.get(f"{name}/{t}/grokalign_step", float("nan"))
+                rows.append((name, t, threads, tp, tg, op, og))
+
+    head = ("config", "type", "thr", "torch plain", "torch GA", "torch GA/plain", "ours plain", "ours GA",
+            "ours GA/plain", "ours/torch plain", "ours/torch GA")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for name, t, threads, tp, tg, op, og in rows:
+        cells = [name, t, str(threads), f"{tp:.2f}", f"{tg:.2f}", f"{tg / tp:.2f}", f"{op:.2f}", f"{og:.2f}",
+                 f"{og / op:.2f}", f"{op / tp:.2f}", f"{og / tg:.2f}"]
+        print("| " + " | ".join(cells) + " |")
+    print("(median step times in ms; GA = GrokAlign step; ours/torch < 1 means we are faster)")
+
+
+if __name__ == "__main__":
+    main()
