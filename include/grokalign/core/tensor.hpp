@@ -156,6 +156,9 @@ class Tensor {
   }
   void fill(T value) { std::fill_n(data_, numel(), value); }
   bool shares_storage_with(const Tensor& o) const noexcept { return storage_ == o.storage_; }
+  // True when no other Tensor (copy or view) refers to this storage, so writing in place
+  // cannot be observed elsewhere.
+  bool is_sole_owner() const noexcept { return storage_ && storage_->use_count() == 1; }
 
   // Eigen views. matrix() collapses all leading axes into rows: [..., n] -> [prod, n].
   MatrixMap matrix() { return MatrixMap(data_, rows2d(), cols2d()); }

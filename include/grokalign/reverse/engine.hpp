@@ -89,6 +89,18 @@ class ReversePass {
       if (n->is_target) reached_[n->slot] = true;
     }
   }
+  // acc += g, in place when acc's storage is not shared (the common case: a buffer the
+  // pass allocated itself), saving an allocation and a pass over the sum.
+  static void add_into(G& acc, const G& g) {
+    if constexpr (std::is_same_v<G, Tensor<T>>) {
+      if (acc.defined() && g.defined() && acc.is_sole_owner() && acc.shape() == g.shape() &&
+          !acc.shares_storage_with(g)) {
+        acc.array() += g.array();
+        return;
+      }
+    }
+    acc = accumulate(acc, g);
+  }
   G& buffer(Node<T>* n) {
     if constexpr (std::is_same_v<G, Tensor<T>>)
       return n->buf_t;
@@ -98,7 +110,7 @@ class ReversePass {
   void sink(const Var<T>& v, const G& g) {
     if (!g.defined()) return;
     if (Node<T>* n = v.node()) {
-      if (n->mark == mark_ && n->needed) buffer(n) = accumulate(buffer(n), g);
+      if (n->mark == mark_ && n->needed) add_into(buffer(n), g);
       return;
     }
     if (!leaf_wanted(v)) return;
@@ -106,7 +118,7 @@ class ReversePass {
       accumulate_into_leaf(v, g);
     } else {
       const int s = v.impl()->slot;
-      results_[s] = accumulate(results_[s], g);
+      add_into(results_[s], g);
       reached_[s] = true;
     }
   }
