@@ -1,5 +1,5 @@
-#include <grokalign/grokalign.hpp>
 #include <cstdio>
+#include <grokalign/grokalign.hpp>
 int main() {
   using namespace grokalign;
   Var<double> x(Tensor<double>::from({3}, {1.0, 2.0, 3.0}), true);
