@@ -84,21 +84,22 @@ struct Pow : RuleBase {
     if (p.p == T(2)) return kernels::map(in[0], [](T a) { return a * a; });
     return kernels::map(in[0], [e = p.p](T a) { return std::pow(a, e); });
   }
+  // d/dx x^p times a cotangent or tangent g. The exponents 0 and 1 multiply by a
+  // constant, so no derivative tensor is formed (and 0 is a symbolic zero).
   template <class X>
-  static X derivative(const Params& p, const X& x) {
-    if (p.p == T(1)) return constant_like(x, Tensor<T>::ones(x.shape()));
-    if (p.p == T(2)) return x * T(2);
-    return pow(x, p.p - T(1)) * p.p;
+  static X times_derivative(const Params& p, const X& g, const X& x) {
+    if (p.p == T(0)) return X();
+    if (p.p == T(1)) return g;
+    if (p.p == T(2)) return g * (x * T(2));
+    return g * (pow(x, p.p - T(1)) * p.p);
   }
   template <class X>
   static X jvp(const Params& p, const X* t, const X* in, const X&) {
-    if (p.p == T(0)) return X();
-    return t[0] * derivative(p, in[0]);
+    return times_derivative(p, t[0], in[0]);
   }
   template <class X>
   static void vjp(const Params& p, const X& gy, const X* in, const X&, const bool*, X* gx) {
-    if (p.p == T(0)) return;
-    gx[0] = gy * derivative(p, in[0]);
+    gx[0] = times_derivative(p, gy, in[0]);
   }
 };
 
