@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <grokalign/grokalign.hpp>
+
 #include <vector>
+#include "../support/check_close.hpp"
 
 using namespace grokalign;
 
@@ -13,15 +15,7 @@ using Td = Tensor<double>;
 using Vd = Var<double>;
 using Dd = Dual<Td>;
 
-void check_close(const Td& a, const Td& b, double tol = 1e-12) {
-  REQUIRE(a.defined());
-  REQUIRE(b.defined());
-  REQUIRE(a.shape() == b.shape());
-  for (index_t i = 0; i < a.numel(); ++i) {
-    INFO("element " << i << ": " << a.data()[i] << " vs " << b.data()[i]);
-    CHECK(std::abs(a.data()[i] - b.data()[i]) <= tol * (1.0 + std::abs(b.data()[i])));
-  }
-}
+using test_support::check_close;
 
 // <a, b> by a plain loop (Eigen's AVX-512 reductions trip a GCC 12 -Wmaybe-uninitialized
 // false positive in this translation unit).

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <grokalign/grokalign.hpp>
+
 #include <vector>
+#include "../support/check_close.hpp"
 
 using namespace grokalign;
 
@@ -15,15 +17,7 @@ namespace {
 using Td = Tensor<double>;
 using Vd = Var<double>;
 
-void check_close(const Td& a, const Td& b, double tol = 1e-12) {
-  REQUIRE(a.defined());
-  REQUIRE(b.defined());
-  REQUIRE(a.shape() == b.shape());
-  for (index_t i = 0; i < a.numel(); ++i) {
-    INFO("element " << i << ": " << a.data()[i] << " vs " << b.data()[i]);
-    CHECK(std::abs(a.data()[i] - b.data()[i]) <= tol * (1.0 + std::abs(b.data()[i])));
-  }
-}
+using test_support::check_close;
 
 // A matrix product whose VJP counts, per input, how often it was asked to form that
 // input's cotangent. It otherwise behaves exactly like rules::Matmul (no transposes).
