@@ -40,7 +40,7 @@ namespace conv_detail {
 template <class F>
 void parallel_over(index_t count, [[maybe_unused]] index_t work_per_item, F&& f) {
 #if defined(_OPENMP)
-  if (count > 1 && count * work_per_item >= kParallelGrain && !omp_in_parallel()) {
+  if (count > 1 && count * work_per_item >= kParallelGrain && available_threads() > 1) {
 #pragma omp parallel for schedule(static)
     for (index_t i = 0; i < count; ++i) f(i);
     return;

@@ -1,27 +1,12 @@
 #pragma once
 // Element-wise kernels on plain tensors, with NumPy broadcasting for binary operations.
-// Large loops are split over OpenMP threads; small ones stay serial (thread start-up would
-// cost more than the work).
 #include <cmath>
 #include <string>
 
 #include "grokalign/core/tensor.hpp"
+#include "grokalign/detail/kernels/parallel.hpp"
 
 namespace grokalign::kernels {
-
-inline constexpr index_t kParallelGrain = 1 << 15;
-
-template <class F>
-void parallel_for(index_t n, F&& f) {
-#if defined(_OPENMP)
-  if (n >= kParallelGrain) {
-#pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < n; ++i) f(i);
-    return;
-  }
-#endif
-  for (index_t i = 0; i < n; ++i) f(i);
-}
 
 template <class T, class F>
 Tensor<T> map(const Tensor<T>& x, F f) {

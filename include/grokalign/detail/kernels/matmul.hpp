@@ -2,32 +2,9 @@
 // Matrix products on Eigen's GEMM. Transposes are flags, never materialised copies, so the
 // backward rules (which multiply by transposes) cost exactly one GEMM each.
 #include "grokalign/detail/kernels/elementwise.hpp"
+#include "grokalign/detail/kernels/gemm.hpp"
 
 namespace grokalign::kernels {
-
-// C = op(A) op(B) for row-major 2-D maps; `accumulate` adds into C instead of overwriting.
-template <class CMap, class AMap, class BMap>
-void gemm(CMap&& c, const AMap& a, bool ta, const BMap& b, bool tb, bool accumulate = false) {
-  if (accumulate) {
-    if (!ta && !tb)
-      c.noalias() += a * b;
-    else if (ta && !tb)
-      c.noalias() += a.transpose() * b;
-    else if (!ta && tb)
-      c.noalias() += a * b.transpose();
-    else
-      c.noalias() += a.transpose() * b.transpose();
-  } else {
-    if (!ta && !tb)
-      c.noalias() = a * b;
-    else if (ta && !tb)
-      c.noalias() = a.transpose() * b;
-    else if (!ta && tb)
-      c.noalias() = a * b.transpose();
-    else
-      c.noalias() = a.transpose() * b.transpose();
-  }
-}
 
 struct MatmulDims {
   index_t m, k, n;  // op(A) is m x k, op(B) is k x n
