@@ -329,6 +329,53 @@ TEST_CASE("the engine forms only the gradients that are needed", "[autodiff][rev
   CHECK(CountingMatmul::vjp_calls[1] == 1);
 }
 
+TEST_CASE("backward(inputs) fills only the given leaves and prunes the rest",
+          "[autodiff][reverse]") {
+  const Vd x(Td::from(Shape{2, 2}, {1.0, 2.0, 3.0, 4.0}), true);
+  const Vd w(Td::from(Shape{2, 2}, {0.5, -1.0, 2.0, 1.5}), true);
+  CountingMatmul::reset();
+  const Vd y = sum(counting_matmul(x, w));
+  const std::vector<Vd> only_w{w};
+  y.backward(only_w);
+  // d sum(x w) / dw = x^T 1
+  check_close(w.grad(), Td::from(Shape{2, 2}, {4.0, 4.0, 6.0, 6.0}));
+  CHECK_FALSE(x.grad().defined());
+  CHECK(CountingMatmul::vjp_calls[0] == 0);  // x's cotangent was never formed
+  CHECK(CountingMatmul::vjp_calls[1] == 1);
+
+  const Vd h = x * 2.0;
+  const std::vector<Vd> intermediate{h};
+  CHECK_THROWS_WITH(sum(h).backward(intermediate), Catch::Contains("not a leaf"));
+  const Vd c(Td::from(Shape{2}, {1.0, 2.0}));
+  const std::vector<Vd> constant{c};
+  CHECK_THROWS_WITH(sum(x).backward(constant), Catch::Contains("does not require grad"));
+}
+
+TEST_CASE("leaves that receive one shared cotangent get separate gradient buffers",
+          "[autodiff][reverse]") {
+  // Add passes the same cotangent tensor to both inputs: the first leaf must copy it, and
+  // only the last holder may keep the buffer.
+  const Vd a(Td::from(Shape{3}, {1.0, 2.0, 3.0}), true);
+  const Vd b(Td::from(Shape{3}, {4.0, 5.0, 6.0}), true);
+  (a + b).backward(Td::from(Shape{3}, {1.0, 2.0, 3.0}));
+  REQUIRE(a.grad().defined());
+  REQUIRE(b.grad().defined());
+  CHECK_FALSE(a.grad().shares_storage_with(b.grad()));
+  Td ga = a.grad();
+  ga.fill(0.0);
+  check_close(b.grad(), Td::from(Shape{3}, {1.0, 2.0, 3.0}));
+}
+
+TEST_CASE("grad of one output with respect to one input", "[autodiff][reverse]") {
+  const Vd x(Td::from(Shape{2}, {1.0, -2.0}), true);
+  const Vd y = x * x;
+  const Vd g = grad(y, x, Vd(Td::from(Shape{2}, {1.0, 1.0})), {.create_graph = true});
+  check_close(g.value(), Td::from(Shape{2}, {2.0, -4.0}));
+  const Vd gg = grad(sum(g), x);  // second derivative of x^2 is 2
+  check_close(gg.value(), Td::from(Shape{2}, {2.0, 2.0}));
+  CHECK_THROWS_WITH(grad(y, x), Catch::Contains("grad_output of that shape"));
+}
+
 TEST_CASE("a chain of 100000 nodes builds, runs backward and is destroyed", "[autodiff][reverse]") {
   constexpr int kDepth = 100000;
   const double expected = std::pow(1.0000001, kDepth);

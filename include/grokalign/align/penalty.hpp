@@ -107,7 +107,7 @@ Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen
     } else {
       v = detail::random_unit_rows<T>(B, C, gen);
     }
-    const Var<T> u = grad<T>({out}, {x}, {Var<T>(v)}, {.create_graph = true})[0];
+    const Var<T> u = grad<T>(out, x, Var<T>(v), {.create_graph = true});
     S = accumulate(S, row_sq_norm(reshape(u, Shape{B, d})));
   }
   if (!exact) S = S * (static_cast<T>(C) / static_cast<T>(k));

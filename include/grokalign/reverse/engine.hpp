@@ -9,12 +9,14 @@
 // so the pass is itself recorded and can be differentiated again.
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "grokalign/ops/arithmetic.hpp"
 #include "grokalign/reverse/graph.hpp"
+#include "grokalign/reverse/scratch.hpp"
 
 namespace grokalign {
 
@@ -25,35 +27,62 @@ struct GradOptions {
 
 namespace detail {
 
-// Where leaf cotangents go: the requested inputs (grad) or every leaf's .grad (backward).
+// Where leaf cotangents go: the requested inputs (grad), or the .grad of the leaves
+// (backward: every leaf that requires grad, or only the given ones).
 enum class LeafSink { kTargets, kAccumulate };
+
+// The bookkeeping of one reverse pass, reused across passes (see ScratchLease).
+template <Scalar T, class G>
+struct PassScratch {
+  std::vector<Node<T>*> roots, order;
+  std::vector<std::pair<Node<T>*, int>> stack;
+  std::vector<G> results, gx;
+  std::vector<char> reached;
+  std::unique_ptr<bool[]> flags;
+  std::size_t flags_size = 0;
+
+  bool* flags_for(std::size_t k) {
+    if (k > flags_size) {
+      flags = std::make_unique<bool[]>(k);
+      flags_size = k;
+    }
+    return flags.get();
+  }
+  void clear() {
+    roots.clear();
+    order.clear();
+    stack.clear();
+    results.clear();
+    gx.clear();
+    reached.clear();
+  }
+};
 
 template <Scalar T, class G>
 class ReversePass {
  public:
-  ReversePass(const std::vector<Var<T>>& targets, LeafSink mode)
-      : targets_(targets),
-        mode_(mode),
-        mark_(next_traversal_mark()),
-        results_(targets.size()),
-        reached_(targets.size(), false) {}
+  ReversePass(std::span<const Var<T>> targets, LeafSink mode)
+      : targets_(targets), mode_(mode), mark_(next_traversal_mark()), s_(*lease_) {
+    s_.results.resize(targets.size());
+    s_.reached.assign(targets.size(), 0);
+  }
   // Scratch is cleared on every exit, also when a rule throws: stale cotangents or target
   // tags left on nodes would corrupt the next pass over the same graph.
   ~ReversePass() { clear_scratch(); }
   ReversePass(const ReversePass&) = delete;
   ReversePass& operator=(const ReversePass&) = delete;
 
-  std::vector<G> run(const std::vector<Var<T>>& outputs, const std::vector<G>& seeds) {
+  void run(std::span<const Var<T>> outputs, std::span<const G> seeds) {
     tag_targets();
-    std::vector<Node<T>*> roots;
-    for (const auto& o : outputs) roots.push_back(o.node());
-    topological_order(roots, mark_, order_);
+    for (const auto& o : outputs) s_.roots.push_back(o.node());
+    topological_order(s_.roots, mark_, s_.order, s_.stack);
     mark_needed();
-    for (std::size_t i = 0; i < outputs.size(); ++i) sink(outputs[i], seeds[i]);
+    for (std::size_t i = 0; i < outputs.size(); ++i) sink(outputs[i], G(seeds[i]));
     propagate();
-    return std::move(results_);
   }
-  bool reached(std::size_t i) const { return reached_[i]; }
+  // The cotangent of target i (undefined when none arrived); valid until the pass ends.
+  G& result(std::size_t i) { return s_.results[i]; }
+  bool reached(std::size_t i) const { return s_.reached[i] != 0; }
 
  private:
   void tag_targets() {
@@ -68,25 +97,25 @@ class ReversePass {
     }
   }
   bool leaf_wanted(const Var<T>& v) const {
-    if (mode_ == LeafSink::kAccumulate) return v.requires_grad();
+    if (mode_ == LeafSink::kAccumulate && targets_.empty()) return v.requires_grad();
     return v.impl()->mark == mark_;
   }
   bool input_needed(const Var<T>& in) const {
     return in.node() ? in.node()->needed : leaf_wanted(in);
   }
   // A node is needed when it is requested or one of its inputs leads to a requested input;
-  // `order_` lists producers before consumers, so one sweep settles it.
+  // the order lists producers before consumers, so one sweep settles it.
   void mark_needed() {
-    for (Node<T>* n : order_) {
+    for (Node<T>* n : s_.order) {
       bool needed = n->is_target;
       for (int i = 0; i < n->num_inputs(); ++i) {
         const Var<T>& in = n->input(i);
         if (!in.node() && mode_ == LeafSink::kTargets && leaf_wanted(in))
-          reached_[in.impl()->slot] = true;
+          s_.reached[in.impl()->slot] = 1;
         needed = needed || input_needed(in);
       }
       n->needed = needed;
-      if (n->is_target) reached_[n->slot] = true;
+      if (n->is_target) s_.reached[n->slot] = 1;
     }
   }
   // acc += g, in place when acc's storage is not shared (the common case: a buffer the
@@ -107,7 +136,7 @@ class ReversePass {
     else
       return n->buf_v;
   }
-  void sink(const Var<T>& v, const G& g) {
+  void sink(const Var<T>& v, G g) {
     if (!g.defined()) return;
     if (Node<T>* n = v.node()) {
       if (n->mark == mark_ && n->needed) add_into(buffer(n), g);
@@ -115,59 +144,54 @@ class ReversePass {
     }
     if (!leaf_wanted(v)) return;
     if (mode_ == LeafSink::kAccumulate) {
-      accumulate_into_leaf(v, g);
+      accumulate_into_leaf(v, std::move(g));
     } else {
-      const int s = v.impl()->slot;
-      add_into(results_[s], g);
-      reached_[s] = true;
+      const int slot = v.impl()->slot;
+      add_into(s_.results[slot], g);
+      s_.reached[slot] = 1;
     }
   }
-  void accumulate_into_leaf(const Var<T>& leaf, const G& g) {
+  void accumulate_into_leaf(const Var<T>& leaf, G g) {
     Tensor<T> gt;
     if constexpr (std::is_same_v<G, Tensor<T>>)
-      gt = g;
+      gt = std::move(g);
     else
       gt = g.value();
     auto* impl = leaf.impl();
     if (impl->grad.defined() && impl->grad.shape() == gt.shape()) {
       impl->grad.array() += gt.array();  // in place: a steady-state step reuses the buffer
+    } else if (gt.is_sole_owner()) {
+      impl->grad = std::move(gt);  // nothing else sees this buffer: keep it
     } else {
-      impl->grad = gt.clone();  // the cotangent may alias another buffer
+      impl->grad = gt.clone();  // the cotangent aliases another buffer
     }
   }
   void propagate() {
-    std::vector<G> gx;
-    std::vector<char> need;
-    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    auto& gx = s_.gx;
+    for (auto it = s_.order.rbegin(); it != s_.order.rend(); ++it) {
       Node<T>* n = *it;
       G gy = std::move(buffer(n));
       buffer(n) = G();
-      if (n->is_target) results_[n->slot] = accumulate(results_[n->slot], gy);
+      if (n->is_target) s_.results[n->slot] = accumulate(s_.results[n->slot], gy);
       if (!n->needed || !gy.defined()) continue;
       const int k = n->num_inputs();
-      gx.assign(k, G());
-      need.assign(k, 0);
+      bool* flags = s_.flags_for(static_cast<std::size_t>(k));
       bool any = false;
       for (int i = 0; i < k; ++i) {
-        need[i] = input_needed(n->input(i)) ? 1 : 0;
-        any = any || need[i];
+        flags[i] = input_needed(n->input(i));
+        any = any || flags[i];
       }
       if (!any) continue;
-      bool small[64];
-      std::unique_ptr<bool[]> large;
-      bool* flags = small;
-      if (k > 64) {
-        large = std::make_unique<bool[]>(k);
-        flags = large.get();
-      }
-      for (int i = 0; i < k; ++i) flags[i] = need[i] != 0;
+      gx.clear();
+      gx.resize(static_cast<std::size_t>(k));
       n->vjp(gy, flags, gx.data());
       for (int i = 0; i < k; ++i)
-        if (need[i]) sink(n->input(i), gx[i]);
+        if (flags[i]) sink(n->input(i), std::move(gx[i]));
     }
+    gx.clear();
   }
   void clear_scratch() {
-    for (Node<T>* n : order_) {
+    for (Node<T>* n : s_.order) {
       n->needed = false;
       buffer(n) = G();
     }
@@ -181,16 +205,15 @@ class ReversePass {
     }
   }
 
-  const std::vector<Var<T>>& targets_;
+  std::span<const Var<T>> targets_;
   LeafSink mode_;
   std::uint64_t mark_;
-  std::vector<Node<T>*> order_;
-  std::vector<G> results_;
-  std::vector<bool> reached_;
+  ScratchLease<PassScratch<T, G>> lease_;
+  PassScratch<T, G>& s_;
 };
 
 template <Scalar T>
-void check_outputs(const std::vector<Var<T>>& outputs, const char* op) {
+void check_outputs(std::span<const Var<T>> outputs, const char* op) {
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     if (!outputs[i].defined()) throw_autodiff(op, "output " + std::to_string(i) + " is undefined");
     if (!outputs[i].requires_grad())
@@ -216,6 +239,78 @@ Var<T> seed_for(const Var<T>& out, const Var<T>* given, std::size_t i, const cha
   return Var<T>(Tensor<T>::ones(out.shape()));
 }
 
+template <Scalar T>
+struct GradScratch {
+  std::vector<Var<T>> seeds, unique;
+  std::vector<Tensor<T>> tensor_seeds;
+  std::vector<std::size_t> where;
+  void clear() {
+    seeds.clear();
+    unique.clear();
+    tensor_seeds.clear();
+    where.clear();
+  }
+};
+
+// grad() proper, writing one gradient per input into `result` (inputs.size() long). Spans
+// in, spans out: with reused scratch, a steady-state call allocates nothing itself.
+template <Scalar T>
+void grad_into(std::span<const Var<T>> outputs, std::span<const Var<T>> inputs,
+               std::span<const Var<T>> grad_outputs, GradOptions opts, std::span<Var<T>> result) {
+  constexpr const char* op = "grad";
+  if (outputs.empty()) throw_autodiff(op, "no outputs given");
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw_autodiff(op, std::to_string(grad_outputs.size()) + " grad_outputs given for " +
+                           std::to_string(outputs.size()) + " outputs");
+  check_outputs(outputs, op);
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined()) throw_autodiff(op, "input " + std::to_string(i) + " is undefined");
+
+  ScratchLease<GradScratch<T>> lease;
+  GradScratch<T>& s = *lease;
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    s.seeds.push_back(
+        seed_for(outputs[i], grad_outputs.empty() ? nullptr : &grad_outputs[i], i, op));
+
+  // The pass needs each requested Var once; repeated inputs share its result.
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::size_t j = 0;
+    while (j < s.unique.size() && !s.unique[j].same_as(inputs[i])) ++j;
+    if (j == s.unique.size()) s.unique.push_back(inputs[i]);
+    s.where.push_back(j);
+  }
+
+  // Copies each pass result out, then settles inputs that received no cotangent.
+  auto finish = [&](auto& pass, auto&& to_var) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const std::size_t j = s.where[i];
+      result[i] = to_var(pass.result(j));
+      bool reached = pass.reached(j);
+      for (const auto& o : outputs)
+        if (o.same_as(inputs[i])) reached = true;
+      if (result[i].defined()) continue;
+      if (!reached && !opts.allow_unused)
+        throw_autodiff(op, "input " + std::to_string(i) + " (shape " +
+                               inputs[i].shape().to_string() +
+                               ") is not part of the graph of the outputs; pass "
+                               "allow_unused = true to accept an undefined gradient");
+      if (reached) result[i] = Var<T>(Tensor<T>::zeros(inputs[i].shape()));
+    }
+  };
+  const std::span<const Var<T>> unique(s.unique);
+  if (opts.create_graph) {
+    GradModeGuard record(true);
+    ReversePass<T, Var<T>> pass(unique, LeafSink::kTargets);
+    pass.run(outputs, std::span<const Var<T>>(s.seeds));
+    finish(pass, [](const Var<T>& g) { return g; });
+  } else {
+    for (const auto& seed : s.seeds) s.tensor_seeds.push_back(seed.value());
+    ReversePass<T, Tensor<T>> pass(unique, LeafSink::kTargets);
+    pass.run(outputs, std::span<const Tensor<T>>(s.tensor_seeds));
+    finish(pass, [](const Tensor<T>& g) { return g.defined() ? Var<T>(g) : Var<T>(); });
+  }
+}
+
 }  // namespace detail
 
 // Gradients of sum_i <grad_outputs[i], outputs[i]> with respect to each input.
@@ -225,65 +320,8 @@ Var<T> seed_for(const Var<T>& out, const Var<T>* given, std::size_t i, const cha
 template <Scalar T>
 std::vector<Var<T>> grad(const std::vector<Var<T>>& outputs, const std::vector<Var<T>>& inputs,
                          const std::vector<Var<T>>& grad_outputs = {}, GradOptions opts = {}) {
-  constexpr const char* op = "grad";
-  if (outputs.empty()) detail::throw_autodiff(op, "no outputs given");
-  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
-    detail::throw_autodiff(op, std::to_string(grad_outputs.size()) + " grad_outputs given for " +
-                                   std::to_string(outputs.size()) + " outputs");
-  detail::check_outputs(outputs, op);
-  for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (!inputs[i].defined())
-      detail::throw_autodiff(op, "input " + std::to_string(i) + " is undefined");
-
-  std::vector<Var<T>> seeds(outputs.size());
-  for (std::size_t i = 0; i < outputs.size(); ++i)
-    seeds[i] =
-        detail::seed_for(outputs[i], grad_outputs.empty() ? nullptr : &grad_outputs[i], i, op);
-
-  // The pass needs each requested Var once; repeated inputs share its result.
-  std::vector<Var<T>> unique;
-  std::vector<std::size_t> where(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    std::size_t j = 0;
-    while (j < unique.size() && !unique[j].same_as(inputs[i])) ++j;
-    if (j == unique.size()) unique.push_back(inputs[i]);
-    where[i] = j;
-  }
-
-  std::vector<Var<T>> found(unique.size());
-  std::vector<bool> found_reached(unique.size());
-  if (opts.create_graph) {
-    GradModeGuard record(true);
-    detail::ReversePass<T, Var<T>> pass(unique, detail::LeafSink::kTargets);
-    found = pass.run(outputs, seeds);
-    for (std::size_t j = 0; j < unique.size(); ++j) found_reached[j] = pass.reached(j);
-  } else {
-    std::vector<Tensor<T>> tseeds(seeds.size());
-    for (std::size_t i = 0; i < seeds.size(); ++i) tseeds[i] = seeds[i].value();
-    detail::ReversePass<T, Tensor<T>> pass(unique, detail::LeafSink::kTargets);
-    auto r = pass.run(outputs, tseeds);
-    for (std::size_t j = 0; j < unique.size(); ++j) {
-      found[j] = Var<T>(r[j]);
-      found_reached[j] = pass.reached(j);
-    }
-  }
   std::vector<Var<T>> result(inputs.size());
-  std::vector<bool> reached(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    result[i] = found[where[i]];
-    reached[i] = found_reached[where[i]];
-  }
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    for (const auto& o : outputs)
-      if (o.same_as(inputs[i])) reached[i] = true;
-    if (result[i].defined()) continue;
-    if (!reached[i] && !opts.allow_unused)
-      detail::throw_autodiff(op, "input " + std::to_string(i) + " (shape " +
-                                     inputs[i].shape().to_string() +
-                                     ") is not part of the graph of the outputs; pass "
-                                     "allow_unused = true to accept an undefined gradient");
-    if (reached[i]) result[i] = Var<T>(Tensor<T>::zeros(inputs[i].shape()));
-  }
+  detail::grad_into<T>(outputs, inputs, grad_outputs, opts, result);
   return result;
 }
 
@@ -293,20 +331,51 @@ std::vector<Var<T>> grad(std::initializer_list<Var<T>> outputs,
                          std::initializer_list<std::type_identity_t<Var<T>>> inputs,
                          std::initializer_list<std::type_identity_t<Var<T>>> grad_outputs = {},
                          GradOptions opts = {}) {
-  return grad<T>(std::vector<Var<T>>(outputs), std::vector<Var<T>>(inputs),
-                 std::vector<Var<T>>(grad_outputs), opts);
+  std::vector<Var<T>> result(inputs.size());
+  detail::grad_into<T>(std::span<const Var<T>>(outputs.begin(), outputs.size()),
+                       std::span<const Var<T>>(inputs.begin(), inputs.size()),
+                       std::span<const Var<T>>(grad_outputs.begin(), grad_outputs.size()), opts,
+                       result);
+  return result;
+}
+
+// One output, one input: grad(y, x, v) is v^T dy/dx. Allocates nothing beyond the
+// gradient itself, so it is the form for steady-state training loops.
+template <Scalar T>
+Var<T> grad(const Var<T>& output, const Var<T>& input,
+            const std::type_identity_t<Var<T>>& grad_output = Var<T>(), GradOptions opts = {}) {
+  Var<T> result;
+  detail::grad_into<T>(std::span<const Var<T>>(&output, 1), std::span<const Var<T>>(&input, 1),
+                       std::span<const Var<T>>(&grad_output, 1), opts,
+                       std::span<Var<T>>(&result, 1));
+  return result;
 }
 
 template <Scalar T>
 void Var<T>::backward(const Tensor<T>& grad_output) const {
+  backward(std::span<const Var<T>>(), grad_output);
+}
+
+template <Scalar T>
+void Var<T>::backward(std::span<const Var<T>> inputs, const Tensor<T>& grad_output) const {
   constexpr const char* op = "backward";
-  const std::vector<Var<T>> outputs{*this};
+  const std::span<const Var<T>> outputs(this, 1);
   detail::check_outputs(outputs, op);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined())
+      detail::throw_autodiff(op, "input " + std::to_string(i) + " is undefined");
+    if (!inputs[i].is_leaf())
+      detail::throw_autodiff(op, "input " + std::to_string(i) +
+                                     " is not a leaf; use grad() for the gradient of an "
+                                     "intermediate value");
+    if (!inputs[i].requires_grad())
+      detail::throw_autodiff(op, "input " + std::to_string(i) + " does not require grad");
+  }
   const Var<T> given(grad_output);
-  const Var<T> seed = detail::seed_for(*this, grad_output.defined() ? &given : nullptr, 0, op);
-  const std::vector<Var<T>> none;
-  detail::ReversePass<T, Tensor<T>> pass(none, detail::LeafSink::kAccumulate);
-  pass.run(outputs, {seed.value()});
+  const Tensor<T> seed =
+      detail::seed_for(*this, grad_output.defined() ? &given : nullptr, 0, op).value();
+  detail::ReversePass<T, Tensor<T>> pass(inputs, detail::LeafSink::kAccumulate);
+  pass.run(outputs, std::span<const Tensor<T>>(&seed, 1));
 }
 
 }  // namespace grokalign

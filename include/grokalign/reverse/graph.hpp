@@ -18,10 +18,11 @@ inline std::uint64_t next_traversal_mark() {
 
 // Appends to `order` every node reachable from `roots` in post-order (each node after all
 // nodes that produce its inputs). Nodes are stamped with `mark`.
+// `stack` is scratch, passed in so that a caller can reuse its capacity.
 template <Scalar T>
 void topological_order(const std::vector<Node<T>*>& roots, std::uint64_t mark,
-                       std::vector<Node<T>*>& order) {
-  std::vector<std::pair<Node<T>*, int>> stack;
+                       std::vector<Node<T>*>& order, std::vector<std::pair<Node<T>*, int>>& stack) {
+  stack.clear();
   for (Node<T>* root : roots) {
     if (!root || root->mark == mark) continue;
     root->mark = mark;
@@ -40,6 +41,13 @@ void topological_order(const std::vector<Node<T>*>& roots, std::uint64_t mark,
       }
     }
   }
+}
+
+template <Scalar T>
+void topological_order(const std::vector<Node<T>*>& roots, std::uint64_t mark,
+                       std::vector<Node<T>*>& order) {
+  std::vector<std::pair<Node<T>*, int>> stack;
+  topological_order(roots, mark, order, stack);
 }
 
 }  // namespace grokalign::detail

@@ -5,6 +5,7 @@
 // counted; the graph lives as long as some Var reaches it.
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "grokalign/core/tensor.hpp"
@@ -106,6 +107,10 @@ class Var {
   // Accumulates d(this)/d(leaf) into every leaf's grad(). A non-scalar output needs an
   // upstream vector of its own shape.
   void backward(const Tensor<T>& grad_output = Tensor<T>()) const;
+  // Accumulates only into the .grad of `inputs` (leaves that require grad), as PyTorch's
+  // backward(inputs=...): the pass skips every other leaf and every branch leading only to
+  // them, such as the input gradient of a step whose input requires grad.
+  void backward(std::span<const Var<T>> inputs, const Tensor<T>& grad_output = Tensor<T>()) const;
 
   detail::VarImpl<T>* impl() const noexcept { return impl_.get(); }
   detail::Node<T>* node() const noexcept { return impl_ ? impl_->grad_fn.get() : nullptr; }
