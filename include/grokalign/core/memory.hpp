@@ -19,9 +19,11 @@ inline constexpr std::size_t kAlignment = 64;  // one cache line; enough for AVX
 class BlockCache {
  public:
   static constexpr int kClasses = 48;
-  // Blocks above this many bytes are cached too, but we cap what one size class may hold so
-  // a one-off huge temporary does not pin memory forever.
-  static constexpr std::size_t kMaxCachedPerClass = 64;
+  // What one thread's cache may hold. Any number of blocks of a class is kept (a graph has
+  // hundreds of nodes of one size, all freed together at the end of a step, and all needed
+  // again by the next), but past this total a freed block goes back to the system, so a
+  // one-off huge temporary does not pin memory forever.
+  static constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
 
   ~BlockCache() {
     for (auto& list : free_)
@@ -34,6 +36,7 @@ class BlockCache {
     if (!list.empty()) {
       void* p = list.back();
       list.pop_back();
+      cached_bytes_ -= class_bytes(c);
       return p;
     }
     void* p = std::aligned_alloc(kAlignment, class_bytes(c));
@@ -48,12 +51,13 @@ class BlockCache {
   void deallocate(void* p, std::size_t bytes) noexcept {
     const int c = size_class(bytes);
     auto& list = free_[c];
-    if (list.size() >= kMaxCachedPerClass) {
+    if (cached_bytes_ + class_bytes(c) > kMaxCachedBytes) {
       std::free(p);
       return;
     }
     try {
       list.push_back(p);
+      cached_bytes_ += class_bytes(c);
     } catch (...) {
       std::free(p);
     }
@@ -65,7 +69,9 @@ class BlockCache {
       for (void* p : list) std::free(p);
       list.clear();
     }
+    cached_bytes_ = 0;
   }
+  std::size_t cached_bytes() const noexcept { return cached_bytes_; }
 
   // Size classes: powers of two from 128 bytes up, each split in two (x and 1.5x) so that
   // rounding wastes at most a third.
@@ -84,6 +90,7 @@ class BlockCache {
   }
   std::vector<void*> free_[kClasses];
   std::size_t misses_ = 0;
+  std::size_t cached_bytes_ = 0;
 };
 
 // Thread-local objects die before static ones, and a static Tensor (or one owned by another
