@@ -58,6 +58,17 @@ TEST_CASE("relu on inputs away from 0", OP_TAGS("[activation]")) {
       f, [](double v) { return v > 0 ? v : 0.0; }, away_from({2, 3}, gen, {0.0}));
 }
 
+TEST_CASE("pass_where_positive: g where a constant reference is > 0 (relu's derivative)",
+          OP_TAGS("[activation]")) {
+  const Tensor ref = tensor({2, 3}, {1.5, 0, -2, 3, -0.5, 1e-300});
+  const auto masked = [ref](const auto& x) { return pass_where_positive(x[0], ref); };
+  require_value(masked, {tensor({2, 3}, {1, 2, 3, 4, 5, 6})}, tensor({2, 3}, {1, 0, 0, 4, 0, 6}));
+  Generator gen(53);
+  require_gradcheck(masked, {normal({2, 3}, gen)});
+  CHECK_THROWS_WITH(pass_where_positive(tensor({2, 3}, {1, 2, 3, 4, 5, 6}), tensor({3}, {1, 1, 1})),
+                    Catch::Contains("pass_where_positive"));
+}
+
 TEST_CASE("sigmoid, including saturated inputs", OP_TAGS("[activation]")) {
   const auto f = [](const auto& x) { return sigmoid(x); };
   // sigmoid(-1000) is exactly 0 and sigmoid(1000) exactly 1: no overflow, no NaN.

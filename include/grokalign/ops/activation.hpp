@@ -14,6 +14,8 @@ template <Differentiable X>
 X sigmoid(const X& x);
 template <Differentiable X>
 X softmax(const X& x, int axis = -1);
+template <Differentiable X>
+X pass_where_positive(const X& g, const Tensor<scalar_of<X>>& ref);
 
 namespace rules {
 
@@ -26,16 +28,38 @@ struct Relu : RuleBase {
   static Tensor<T> forward(const Params&, const Tensor<T>* in) {
     return kernels::map(in[0], [](T a) { return a > 0 ? a : T(0); });
   }
-  static Tensor<T> mask(const Tensor<T>& x) {
-    return kernels::map(x, [](T a) { return T(a > 0); });
-  }
   template <class X>
   static X jvp(const Params&, const X* t, const X* in, const X&) {
-    return mul_const(t[0], mask(value_of(in[0])));
+    return pass_where_positive(t[0], value_of(in[0]));
   }
   template <class X>
   static void vjp(const Params&, const X& gy, const X* in, const X&, const bool*, X* gx) {
-    gx[0] = mul_const(gy, mask(value_of(in[0])));
+    gx[0] = pass_where_positive(gy, value_of(in[0]));
+  }
+};
+
+// g * [ref > 0], ReLU's derivative at ref applied to a tangent or cotangent g, in one pass
+// with no mask tensor. Linear in g with ref a constant: it is its own adjoint and has no
+// derivative in ref, so a pass over a recorded ReLU backward costs one masked copy.
+template <Scalar T>
+struct PassWherePositive : RuleBase {
+  static constexpr const char* kName = "pass_where_positive";
+  struct Params {
+    Tensor<T> ref;
+  };
+  static Tensor<T> forward(const Params& p, const Tensor<T>* in) {
+    if (!(p.ref.shape() == in[0].shape()))
+      detail::throw_shape(kName, "reference of shape " + p.ref.shape().to_string() +
+                                     " for input of shape " + in[0].shape().to_string());
+    return kernels::zip(in[0], p.ref, kName, [](T g, T r) { return r > 0 ? g : T(0); });
+  }
+  template <class X>
+  static X jvp(const Params& p, const X* t, const X*, const X&) {
+    return pass_where_positive(t[0], p.ref);
+  }
+  template <class X>
+  static void vjp(const Params& p, const X& gy, const X*, const X&, const bool*, X* gx) {
+    gx[0] = pass_where_positive(gy, p.ref);
   }
 };
 
@@ -180,6 +204,10 @@ struct LogSoftmax : RuleBase {
 
 }  // namespace rules
 
+template <Differentiable X>
+X pass_where_positive(const X& g, const Tensor<scalar_of<X>>& ref) {
+  return apply_op<rules::PassWherePositive<scalar_of<X>>>({ref}, std::array<X, 1>{g});
+}
 template <Differentiable X>
 X relu(const X& x) {
   return apply_op<rules::Relu<scalar_of<X>>>({}, std::array<X, 1>{x});

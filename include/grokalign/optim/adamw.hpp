@@ -10,6 +10,7 @@
 // so its bias correction stays right when it resumes (PyTorch does the same).
 // The moments are allocated on a parameter's first step; later steps update everything in
 // place with Eigen array expressions and never touch the heap.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -66,14 +67,24 @@ class AdamW final : public Optimizer<T> {
       const T step_size = static_cast<T>(options_.lr / (1.0 - std::pow(b1, t)));
       const T bc2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(b2, t)));
 
-      auto theta = w.array();
-      const auto g = grad->array();
-      auto m = s.exp_avg.array();
-      auto v = s.exp_avg_sq.array();
-      if (options_.weight_decay != 0) theta *= decay;
-      m = beta1 * m + one_minus_b1 * g;
-      v = beta2 * v + one_minus_b2 * g.square();
-      theta -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
+      auto theta_all = w.array();
+      const auto g_all = grad->array();
+      auto m_all = s.exp_avg.array();
+      auto v_all = s.exp_avg_sq.array();
+      // Chunk by chunk, so that the four updates read and write data still in L1 instead
+      // of streaming every array through memory four times.
+      const Eigen::Index n = theta_all.size();
+      for (Eigen::Index at = 0; at < n; at += kChunk) {
+        const Eigen::Index len = std::min(kChunk, n - at);
+        auto theta = theta_all.segment(at, len);
+        const auto g = g_all.segment(at, len);
+        auto m = m_all.segment(at, len);
+        auto v = v_all.segment(at, len);
+        if (options_.weight_decay != 0) theta *= decay;
+        m = beta1 * m + one_minus_b1 * g;
+        v = beta2 * v + one_minus_b2 * g.square();
+        theta -= step_size * m / (v.sqrt() / bc2_sqrt + eps);
+      }
     }
   }
 
@@ -91,6 +102,8 @@ class AdamW final : public Optimizer<T> {
   }
 
  private:
+  static constexpr Eigen::Index kChunk = 1024;
+
   static void validate(const AdamWOptions& o) {
     detail::require_option(detail::is_nonnegative(o.lr), "AdamW", "lr", o.lr,
                            "must be a finite number >= 0");
