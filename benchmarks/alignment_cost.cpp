@@ -59,13 +59,13 @@ void set_flops(benchmark::State& state, double flops) {
       benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// One optimiser step from the weight gradients of `loss`. grad() rather than backward(): the
-// input of a GrokAlign step requires grad, and backward() would also accumulate its
-// (unused) gradient.
+// One optimiser step from the weight gradients of `loss`. backward(params) rather than
+// backward(): the input of a GrokAlign step requires grad, and a plain backward() would also
+// form its (unused) gradient.
 template <class T>
-void update(const ga::Var<T>& loss, std::vector<ga::Var<T>>& params, ga::Optimizer<T>& opt) {
-  const auto g = ga::grad<T>({loss}, params);
-  for (std::size_t i = 0; i < params.size(); ++i) params[i].set_grad(g[i].value());
+void update(const ga::Var<T>& loss, const std::vector<ga::Var<T>>& params, ga::Optimizer<T>& opt) {
+  opt.zero_grad(/*set_to_none=*/true);
+  loss.backward(params);
   opt.step();
 }
 

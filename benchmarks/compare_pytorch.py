@@ -239,6 +239,29 @@ def time_ours(binary, names, dtypes, threads, repetitions):
     return out
 
 
+def print_engine_vs_hand(binary, dtypes, repetitions):
+    """Engine against the hand-derived Eigen step (gradients only), one thread, this run."""
+    regex = "^mlp_step/({})/".format("|".join(dtypes))
+    cmd = [binary, "--benchmark_format=json", "--benchmark_filter=" + regex,
+           f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    print("$ OMP_NUM_THREADS=1 " + " ".join(cmd), file=sys.stderr)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    t = {}
+    for b in json.loads(res.stdout)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            t[b["run_name"]] = b["real_time"] * scale[b["time_unit"]]
+    print("| type | step | engine | hand-derived | engine/hand |")
+    print("|---|---|---|---|---|")
+    for d in dtypes:
+        for step in ("plain", "grokalign"):
+            e, h = t.get(f"mlp_step/{d}/engine_{step}"), t.get(f"mlp_step/{d}/hand_{step}")
+            if e and h:
+                print(f"| {d} | {step} | {e:.2f} | {h:.2f} | {e / h:.3f} |")
+    print("(MNIST MLP, batch 256, gradients only (no optimiser), median ms, one thread)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binary", nargs="?", default="build/release/benchmarks/alignment_cost")
@@ -249,6 +272,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20, help="timed PyTorch steps (median)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repetitions", type=int, default=5, help="repetitions of our benchmarks (median)")
+    ap.add_argument("--engine-overhead", default=None,
+                    help="engine_overhead binary (default: next to the alignment_cost binary; "
+                         "skipped when absent)")
     args = ap.parse_args()
 
     ensure_torch()
@@ -283,6 +309,11 @@ def main():
                  f"{og / op:.2f}", f"{op / tp:.2f}", f"{og / tg:.2f}"]
         print("| " + " | ".join(cells) + " |")
     print("(median step times in ms; GA = GrokAlign step; ours/torch < 1 means we are faster)")
+
+    overhead = args.engine_overhead or os.path.join(os.path.dirname(args.binary), "engine_overhead")
+    if os.access(overhead, os.X_OK):
+        print()
+        print_engine_vs_hand(overhead, args.dtypes, args.repetitions)
 
 
 if __name__ == "__main__":
