@@ -9,6 +9,9 @@
 //
 //   mnist_mlp[_bB]/T/...   bias-free ReLU MLP 784-196-196-196-10, init x8, MSE on one-hot,
 //                          AdamW (lr 1e-3, wd 1e-2), lambda 1e-4; batch 256 unless _bB
+//   mnist_mlp/T/grokalign_step_direct  the GrokAlign step with J^T v formed at the input
+//                          (the others let the penalty choose the cheaper form of the
+//                          first layer: PenaltyOptions::first_product)
 //   mlp_depthD/T/...       the same with D Linear layers (width 196), batch 256
 //   mnist_mlp/T/centroids  centroids and alignment of 64 samples; .../pc1: PC1 of 64 samples
 //   cnn28, cnn32/T/...     the delayed-robustness CNN on 28x28x1 / 32x32x3, batch 64, MSE,
@@ -44,14 +47,26 @@ const char* type_name() {
 // ignored). Plain: forward 2BP, weight gradients 2BP, input gradients of all but the first
 // layer 2B(P - n0 n1). GrokAlign adds J^T v (2BP) and the reverse pass over it: weight
 // gradients of every layer and cotangents of all but the top layer, 2B(2P - n_{L-1} n_L).
-double mlp_flops(const std::vector<index_t>& n, index_t B, bool align) {
+// With the Gram form of the first layer (PenaltyOptions::first_product), the first layer's
+// share of that, 6B n0 n1, becomes 4 n1^2 n0 (G and its gradient) + 6B n1^2.
+double mlp_flops(const std::vector<index_t>& n, index_t B, bool align, bool gram = false) {
   double P = 0;
   for (std::size_t l = 0; l + 1 < n.size(); ++l) P += double(n[l]) * double(n[l + 1]);
   const double first = double(n[0]) * double(n[1]);
   const double top = double(n[n.size() - 2]) * double(n.back());
   double f = 2.0 * double(B) * (3 * P - first);
   if (align) f += 2.0 * double(B) * (3 * P - top);
+  if (align && gram) {
+    const double n1 = double(n[1]), n0 = double(n[0]);
+    f += 4.0 * n1 * n1 * n0 + 6.0 * double(B) * n1 * n1 - 6.0 * double(B) * first;
+  }
   return f;
+}
+
+// Whether kAuto takes the Gram form for this MLP (the rule in align/penalty.hpp, k = 1).
+bool gram_chosen(const std::vector<index_t>& n, index_t B) {
+  const double n0 = double(n[0]), n1 = double(n[1]);
+  return 4.0 * n1 * n1 * n0 + 6.0 * double(B) * n1 * n1 < 6.0 * double(B) * n1 * n0;
 }
 
 void set_flops(benchmark::State& state, double flops) {
@@ -88,14 +103,16 @@ DenseSetup<T> dense_setup(const ga::Shape& input, index_t classes, ga::Generator
 
 template <class T, class Model>
 void run_dense_step(benchmark::State& state, Model& model, const DenseSetup<T>& d,
-                    ga::Optimizer<T>& opt, double lambda, bool align, ga::Generator& gen) {
+                    ga::Optimizer<T>& opt, double lambda, bool align, ga::Generator& gen,
+                    ga::align::PenaltyOptions penalty = {}) {
   auto params = model.trainable_parameters();
   for (auto _ : state) {
     const ga::Var<T> x(d.x, align);
     const ga::Var<T> out = model(x);
     ga::Var<T> loss = ga::mse(out, d.target);
     if (align)
-      loss = loss + ga::align::grokalign_penalty_from(out, x, gen) * static_cast<T>(lambda);
+      loss =
+          loss + ga::align::grokalign_penalty_from(out, x, gen, penalty) * static_cast<T>(lambda);
     update(loss, params, opt);
     benchmark::DoNotOptimize(params[0].value().data());
   }
@@ -111,13 +128,16 @@ ga::nn::Sequential<T> mlp_model(const std::vector<index_t>& n, double init_scale
 }
 
 template <class T>
-void mlp_step(benchmark::State& state, std::vector<index_t> sizes, index_t batch, bool align) {
+void mlp_step(benchmark::State& state, std::vector<index_t> sizes, index_t batch, bool align,
+              ga::align::FirstProduct first) {
   ga::Generator gen(0);
   auto mlp = mlp_model<T>(sizes, 8.0, gen);
   const auto d = dense_setup<T>(ga::Shape{batch, sizes.front()}, sizes.back(), gen);
   ga::AdamW<T> opt(mlp.trainable_parameters(), {.lr = 1e-3, .weight_decay = 1e-2});
-  run_dense_step<T>(state, mlp, d, opt, 1e-4, align, gen);
-  set_flops(state, mlp_flops(sizes, batch, align));
+  run_dense_step<T>(state, mlp, d, opt, 1e-4, align, gen, {.first_product = first});
+  const bool gram = first == ga::align::FirstProduct::kGram ||
+                    (first == ga::align::FirstProduct::kAuto && gram_chosen(sizes, batch));
+  set_flops(state, mlp_flops(sizes, batch, align, gram));
 }
 
 template <class T>
@@ -243,17 +263,22 @@ template <class T>
 void register_type() {
   const std::string t = type_name<T>();
   const std::vector<index_t> mnist{784, 196, 196, 196, 10};
+  constexpr auto kAuto = ga::align::FirstProduct::kAuto;
   for (bool align : {false, true}) {
     const std::string step = align ? "/grokalign_step" : "/plain_step";
-    add("mnist_mlp/" + t + step, mlp_step<T>, mnist, index_t(256), align);
+    add("mnist_mlp/" + t + step, mlp_step<T>, mnist, index_t(256), align, kAuto);
   }
+  // The same GrokAlign step with J^T v formed at the input: what the generic double
+  // backward costs, without the Gram form of the first layer.
+  add("mnist_mlp/" + t + "/grokalign_step_direct", mlp_step<T>, mnist, index_t(256), true,
+      ga::align::FirstProduct::kDirect);
   add("mnist_mlp/" + t + "/centroids", mlp_centroids<T>);
   add("mnist_mlp/" + t + "/pc1", mlp_pc1<T>);
   add("mnist_mlp/" + t + "/adamw_update", mlp_adamw<T>);
   for (index_t b : {64, 1024})
     for (bool align : {false, true})
       add("mnist_mlp_b" + std::to_string(b) + "/" + t + (align ? "/grokalign_step" : "/plain_step"),
-          mlp_step<T>, mnist, b, align);
+          mlp_step<T>, mnist, b, align, kAuto);
   for (int depth : {2, 3, 4, 5, 6}) {
     std::vector<index_t> sizes{784};
     for (int i = 1; i < depth; ++i) sizes.push_back(196);
@@ -261,7 +286,7 @@ void register_type() {
     for (bool align : {false, true})
       add("mlp_depth" + std::to_string(depth) + "/" + t +
               (align ? "/grokalign_step" : "/plain_step"),
-          mlp_step<T>, sizes, index_t(256), align);
+          mlp_step<T>, sizes, index_t(256), align, kAuto);
   }
   for (bool align : {false, true}) {
     const std::string step = align ? "/grokalign_step" : "/plain_step";

@@ -22,7 +22,12 @@ Configurations (names of the alignment_cost benchmarks):
 Usage:
     benchmarks/compare_pytorch.py [build/release/benchmarks/alignment_cost]
         [--dtypes f64 f32] [--threads 1 [2]] [--models mnist_mlp cnn28 transformer]
-        [--steps 20] [--warmup 5] [--repetitions 5]
+        [--steps 50] [--warmup 10] [--repetitions 5] [--engine-overhead PATH]
+
+Our mnist_mlp row also shows `grokalign_step_direct` (J^T v formed at the input, as
+PyTorch does) beside the default step, where the penalty may use the Gram form of the
+first layer (docs/performance.md). When the `engine_overhead` benchmark sits next to the
+binary, the engine against the hand-derived Eigen step is printed too, from the same run.
 
 Uses only the standard library and torch. Debian's python3-torch lives in /usr/bin/python3;
 when torch is not importable here the script re-executes itself there.
@@ -223,7 +228,7 @@ def time_torch(torch, name, dtype, align, steps, warmup):
 
 
 def time_ours(binary, names, dtypes, threads, repetitions):
-    regex = "^({})/({})/(plain|grokalign)_step$".format("|".join(names), "|".join(dtypes))
+    regex = "^({})/({})/(plain|grokalign)_step(_direct)?$".format("|".join(names), "|".join(dtypes))
     cmd = [binary, "--benchmark_format=json", "--benchmark_filter=" + regex,
            f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
@@ -269,8 +274,8 @@ def main():
     ap.add_argument("--threads", nargs="+", type=int, default=[1])
     ap.add_argument("--models", nargs="+", default=["mnist_mlp"],
                     choices=["mnist_mlp", "mnist_mlp_b64", "mnist_mlp_b1024", "cnn28", "cnn32", "transformer"])
-    ap.add_argument("--steps", type=int, default=20, help="timed PyTorch steps (median)")
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=50, help="timed PyTorch steps (median)")
+    ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--repetitions", type=int, default=5, help="repetitions of our benchmarks (median)")
     ap.add_argument("--engine-overhead", default=None,
                     help="engine_overhead binary (default: next to the alignment_cost binary; "
@@ -298,17 +303,21 @@ def main():
                 tg = time_torch(torch, name, dt[t], True, steps, warm)
                 op = ours.get(f"{name}/{t}/plain_step", float("nan"))
                 og = ours.get(f"{name}/{t}/grokalign_step", float("nan"))
-                rows.append((name, t, threads, tp, tg, op, og))
+                ogd = ours.get(f"{name}/{t}/grokalign_step_direct", float("nan"))
+                rows.append((name, t, threads, tp, tg, op, og, ogd))
 
     head = ("config", "type", "thr", "torch plain", "torch GA", "torch GA/plain", "ours plain", "ours GA",
-            "ours GA/plain", "ours/torch plain", "ours/torch GA")
+            "ours GA/plain", "ours/torch plain", "ours/torch GA", "ours GA direct", "ours/torch GA direct")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
-    for name, t, threads, tp, tg, op, og in rows:
+    for name, t, threads, tp, tg, op, og, ogd in rows:
         cells = [name, t, str(threads), f"{tp:.2f}", f"{tg:.2f}", f"{tg / tp:.2f}", f"{op:.2f}", f"{og:.2f}",
-                 f"{og / op:.2f}", f"{op / tp:.2f}", f"{og / tg:.2f}"]
+                 f"{og / op:.2f}", f"{op / tp:.2f}", f"{og / tg:.2f}",
+                 "-" if ogd != ogd else f"{ogd:.2f}", "-" if ogd != ogd else f"{ogd / tg:.2f}"]
         print("| " + " | ".join(cells) + " |")
-    print("(median step times in ms; GA = GrokAlign step; ours/torch < 1 means we are faster)")
+    print("(median step times in ms; GA = GrokAlign step; ours/torch < 1 means we are faster;\n"
+          " 'GA direct' forms J^T v at the input, as PyTorch does, instead of letting the penalty\n"
+          " use the Gram form of the first layer where that costs fewer FLOPs)")
 
     overhead = args.engine_overhead or os.path.join(os.path.dirname(args.binary), "engine_overhead")
     if os.access(overhead, os.X_OK):

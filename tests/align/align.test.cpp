@@ -201,6 +201,84 @@ TEST_CASE("penalty weight gradient matches finite differences: ReLU MLP", "[alig
                          {.estimator = ga::align::Estimator::kInputProjections, .projections = 2});
 }
 
+namespace {
+
+// Whether a node named `name` is in the graph that produced v.
+bool graph_has(const Var& v, const char* name) {
+  std::vector<ga::detail::Node<T>*> order;
+  ga::detail::topological_order<T>({v.node()}, ga::detail::next_traversal_mark(), order);
+  for (auto* n : order)
+    if (std::string(n->name()) == name) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the Gram form of the first product gives the direct penalty and gradients",
+          "[align][higher-order]") {
+  using ga::align::FirstProduct;
+  ga::Generator gen(11);
+  const Tensor x = ga::randn<T>({24, 9}, gen);
+  std::vector<Var> W = {Var(ga::randn<T>({4, 9}, gen), true), Var(ga::randn<T>({3, 4}, gen), true)};
+  // A first Linear layer (x W^T) and, second model, a product x W with W [d, n].
+  const Var w_cols(ga::randn<T>({9, 4}, gen), true);
+  auto linear_first = [&](const auto& in) {
+    using X = std::decay_t<decltype(in)>;
+    return ga::matmul(ga::relu(ga::matmul(in, X(W[0]), false, true)), X(W[1]), false, true);
+  };
+  auto product_first = [&](const auto& in) {
+    using X = std::decay_t<decltype(in)>;
+    return ga::matmul(ga::relu(ga::matmul(in, X(w_cols))), X(W[1]), false, true);
+  };
+  std::vector<Var> params_cols = {w_cols, W[1]};
+  const int k = GENERATE(1, 3);
+  INFO("projections " << k);
+  for (int model_kind = 0; model_kind < 2; ++model_kind) {
+    INFO("model " << model_kind);
+    auto& params = model_kind == 0 ? W : params_cols;
+    auto run = [&](FirstProduct how) {
+      ga::Generator g(5);
+      const Var xv(x, true);
+      const Var out = model_kind == 0 ? linear_first(xv) : product_first(xv);
+      return ga::align::grokalign_penalty_from(out, xv, g,
+                                               {.projections = k, .first_product = how});
+    };
+    const Var direct = run(FirstProduct::kDirect), via_gram = run(FirstProduct::kGram);
+    CHECK_FALSE(graph_has(direct, "gram"));
+    CHECK(graph_has(via_gram, "gram"));
+    CHECK(via_gram.item() == Approx(direct.item()).epsilon(1e-12));
+    const auto gd = ga::grad<T>({direct}, params), gg = ga::grad<T>({via_gram}, params);
+    for (std::size_t p = 0; p < params.size(); ++p)
+      require_close(gg[p].value(), gd[p].value(), 1e-11);
+    // B n d = 24 * 4 * 9 against n^2 d and B n^2: the Gram form is the cheaper one here.
+    CHECK(graph_has(run(FirstProduct::kAuto), "gram"));
+  }
+  // Against finite differences, for the exact estimator too.
+  check_penalty_gradient(linear_first, x, W,
+                         {.projections = k, .first_product = FirstProduct::kGram});
+  check_penalty_gradient(
+      linear_first, x, W,
+      {.estimator = ga::align::Estimator::kExact, .first_product = FirstProduct::kGram});
+}
+
+TEST_CASE("the Gram form is used only where it is cheaper and x enters through one product",
+          "[align]") {
+  ga::Generator gen(12);
+  const Var w1(ga::randn<T>({4, 40}, gen), true), w2(ga::randn<T>({2, 4}, gen), true);
+  auto uses_gram = [&](ga::index_t batch, bool x_twice) {
+    ga::Generator g(3);
+    const Var xv(ga::randn<T>({batch, 40}, g), true);
+    Var h = ga::relu(ga::matmul(xv, w1, false, true));
+    Var out = ga::matmul(h, w2, false, true);
+    if (x_twice) out = out + ga::sum(xv * xv, {1}, /*keepdim=*/true);  // a second use of x
+    return graph_has(ga::align::grokalign_penalty_from(out, xv, g), "gram");
+  };
+  // n = 4, d = 40: direct 6 B n d = 960 B FLOPs, Gram 4 n^2 d + 6 B n^2 = 2560 + 96 B.
+  CHECK(uses_gram(64, false));
+  CHECK_FALSE(uses_gram(2, false));
+  CHECK_FALSE(uses_gram(64, true));
+}
+
 TEST_CASE("penalty weight gradient matches finite differences: CNN", "[align][higher-order]") {
   ga::Generator gen(8);
   const Tensor x = ga::randn<T>({2, 1, 6, 6}, gen);

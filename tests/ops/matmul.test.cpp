@@ -160,6 +160,18 @@ TEST_CASE("linear without bias", OP_TAGS("[matmul]")) {
   require_gradcheck(f, {x, w});
 }
 
+TEST_CASE("gram: W W^T and W^T W", OP_TAGS("[matmul]")) {
+  const auto rows = [](const auto& x) { return gram(x[0]); };
+  const auto cols = [](const auto& x) { return gram(x[0], /*of_columns=*/true); };
+  Generator gen(5404);
+  const Tensor w = normal({3, 5}, gen);
+  require_value(rows, {w}, matmul_ref(w, w, false, true), 1e-13, 1e-14);
+  require_value(cols, {w}, matmul_ref(w, w, true, false), 1e-13, 1e-14);
+  require_gradcheck(rows, {w});
+  require_gradcheck(cols, {w});
+  CHECK_THROWS_WITH(gram(normal({2, 3, 4}, gen)), Catch::Contains("gram"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Composition: causal self-attention
 // ---------------------------------------------------------------------------------------

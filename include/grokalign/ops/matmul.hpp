@@ -9,6 +9,8 @@ namespace grokalign {
 
 template <Differentiable X>
 X matmul(const X& a, const X& b, bool transpose_a = false, bool transpose_b = false);
+template <Differentiable X>
+X gram(const X& w, bool of_columns = false);
 
 namespace rules {
 
@@ -52,7 +54,41 @@ struct Matmul : RuleBase {
   }
 };
 
+// The Gram matrix of a 2-D W: of its rows, W W^T, or of its columns, W^T W. The same value
+// as matmul(w, w, ...), but its VJP knows both factors are W: one GEMM, (G' + G'^T) W,
+// where a product of two inputs would form two.
+template <Scalar T>
+struct Gram : RuleBase {
+  static constexpr const char* kName = "gram";
+  struct Params {
+    bool of_columns;
+  };
+  static Tensor<T> forward(const Params& p, const Tensor<T>* in) {
+    if (in[0].rank() != 2)
+      detail::throw_shape(kName, "needs a 2-D tensor, got shape " + in[0].shape().to_string());
+    return kernels::matmul(in[0], in[0], p.of_columns, !p.of_columns);
+  }
+  template <class X>
+  static X symmetrised(const X& m) {
+    return m + transpose(m);
+  }
+  template <class X>
+  static X jvp(const Params& p, const X* t, const X* in, const X&) {
+    // d(W W^T) = dW W^T + W dW^T, the sum of a product and its transpose.
+    return symmetrised(matmul(t[0], in[0], p.of_columns, !p.of_columns));
+  }
+  template <class X>
+  static void vjp(const Params& p, const X& gy, const X* in, const X&, const bool*, X* gx) {
+    gx[0] = p.of_columns ? matmul(in[0], symmetrised(gy)) : matmul(symmetrised(gy), in[0]);
+  }
+};
+
 }  // namespace rules
+
+template <Differentiable X>
+X gram(const X& w, bool of_columns) {
+  return apply_op<rules::Gram<scalar_of<X>>>({of_columns}, std::array<X, 1>{w});
+}
 
 template <Differentiable X>
 X matmul(const X& a, const X& b, bool transpose_a, bool transpose_b) {

@@ -1,0 +1,76 @@
+#pragma once
+// Finds how an input enters a recorded graph: when x is used exactly once, as the left
+// factor of a matrix product h = x op(W) (a first Linear layer), the penalty can work with
+// the cotangent at h and the Gram matrix of W instead of forming J^T v at x.
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "grokalign/ops/matmul.hpp"
+#include "grokalign/reverse/graph.hpp"
+#include "grokalign/reverse/scratch.hpp"
+
+namespace grokalign::align::detail {
+
+template <Scalar T>
+struct LeadingProduct {
+  Var<T> h;                // the product x op(W), [B, n]
+  Var<T> weight;           // W
+  bool weight_transposed;  // op(W) = W^T (a Linear layer's x W^T)
+};
+
+template <Scalar T>
+struct GraphWalkScratch {
+  std::vector<grokalign::detail::Node<T>*> roots, order;
+  std::vector<std::pair<grokalign::detail::Node<T>*, int>> stack;
+  void clear() {
+    roots.clear();
+    order.clear();
+    stack.clear();
+  }
+};
+
+// The product through which 2-D x enters the graph of `out`, if x has exactly one use there
+// and that use is the left, untransposed factor of a 2-D matmul.
+template <Scalar T>
+std::optional<LeadingProduct<T>> find_leading_product(const Var<T>& out, const Var<T>& x) {
+  using grokalign::detail::Node;
+  if (x.rank() != 2 || !out.node()) return std::nullopt;
+  grokalign::detail::ScratchLease<GraphWalkScratch<T>> lease;
+  GraphWalkScratch<T>& s = *lease;
+  s.roots.push_back(out.node());
+  grokalign::detail::topological_order(s.roots, grokalign::detail::next_traversal_mark(), s.order,
+                                       s.stack);
+  Node<T>* consumer = nullptr;
+  int uses = 0;
+  for (Node<T>* n : s.order)
+    for (int i = 0; i < n->num_inputs(); ++i)
+      if (n->input(i).same_as(x)) {
+        ++uses;
+        consumer = n;
+      }
+  if (uses != 1) return std::nullopt;
+  const auto* product =
+      dynamic_cast<const grokalign::detail::OpNode<T, rules::Matmul<T>, 2>*>(consumer);
+  if (!product || !product->inputs[0].same_as(x) || product->params.ta ||
+      product->inputs[1].rank() != 2)
+    return std::nullopt;
+
+  // The Var that carries the product's output: `out` itself or an input of a later node.
+  std::optional<LeadingProduct<T>> found;
+  auto take = [&](const Var<T>& h) {
+    found = LeadingProduct<T>{h, product->inputs[1], product->params.tb};
+  };
+  if (out.node() == consumer) {
+    take(out);
+  } else {
+    for (Node<T>* n : s.order) {
+      for (int i = 0; i < n->num_inputs() && !found; ++i)
+        if (n->input(i).node() == consumer) take(n->input(i));
+      if (found) break;
+    }
+  }
+  return found;
+}
+
+}  // namespace grokalign::align::detail
