@@ -58,14 +58,14 @@ void check_gemm(index_t m, index_t k, index_t n, bool ta, bool tb, double tol) {
 TEST_CASE("gemm matches a naive product for every transpose, size and thread count",
           "[kernels][gemm]") {
   const auto [m, k, n] = GENERATE(table<index_t, index_t, index_t>({
-      {160, 300, 96},   // packed path, rows split over threads
-      {96, 160, 300},   // a weight-gradient shape
-      {10, 196, 256},   // columns longer than rows: columns split
-      {67, 129, 33},    // sizes that are no multiple of any register block
-      {1, 50, 40},      // a row vector: gemv path
-      {40, 50, 1},      // a column vector
-      {3, 4, 5},        // tiny: coefficient-wise path
-      {300, 1, 200},    // depth one
+      {160, 300, 96},  // packed path, rows split over threads
+      {96, 160, 300},  // a weight-gradient shape
+      {10, 196, 256},  // columns longer than rows: columns split
+      {67, 129, 33},   // sizes that are no multiple of any register block
+      {1, 50, 40},     // a row vector: gemv path
+      {40, 50, 1},     // a column vector
+      {3, 4, 5},       // tiny: coefficient-wise path
+      {300, 1, 200},   // depth one
   }));
   const int threads = GENERATE(1, 2);
 #if defined(_OPENMP)
