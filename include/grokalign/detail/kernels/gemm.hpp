@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 #include "grokalign/core/tensor.hpp"
 #include "grokalign/detail/kernels/parallel.hpp"
@@ -175,13 +177,13 @@ void expression_gemm(CMap&& c, const AMap& a, bool ta, const BMap& b, bool tb, b
 
 }  // namespace gemm_detail
 
-// C = op(A) op(B) for row-major maps (C contiguous) (C is m x n, op(A) m x k, op(B) k x n);
-// `accumulate` adds into C instead of overwriting it.
+// C = op(A) op(B) for row-major maps: C is m x n, op(A) m x k, op(B) k x n. `accumulate`
+// adds into C instead of overwriting it.
 template <class CMap, class AMap, class BMap>
 void gemm(CMap&& c, const AMap& a, bool ta, const BMap& b, bool tb, bool accumulate = false) {
+#if GROKALIGN_GEMM_REUSED_WORKSPACE
   using T = typename std::remove_cvref_t<CMap>::Scalar;
   const Eigen::Index m = c.rows(), n = c.cols(), k = ta ? a.rows() : a.cols();
-#if GROKALIGN_GEMM_REUSED_WORKSPACE
   if (m > 1 && n > 1 && k > 0 && m + n + k >= 20 && c.outerStride() == n) {
     // Row-major C (m x n) is column-major C^T (n x m) = op(B)^T op(A)^T. A row-major
     // operand read column-major is its transpose, so op(B)^T is B's data read column-major
