@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Time plain and GrokAlign training steps in PyTorch and in our `alignment_cost` binary.
 
-Both sides run the same configurations in the same invocation (so machine load affects
-them alike) and the script prints one table of median step times in ms with the ratios
+Both sides run the same configurations in the same invocation, each configuration on our
+side immediately followed by the same on PyTorch's (so machine load affects them alike),
+and the script prints one table of median step times in ms with the ratios
 GrokAlign/plain for each side and ours/PyTorch.
 
 The PyTorch side is the reference recipe:
@@ -293,12 +294,14 @@ def main():
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
-        ours = time_ours(args.binary, args.models, args.dtypes, threads, args.repetitions)
         for name in args.models:
             # The CNN steps are 100x slower than the MLP's: fewer of them.
             steps = max(5, args.steps // 4) if name.startswith("cnn") else args.steps
             warm = max(2, args.warmup // 2) if name.startswith("cnn") else args.warmup
             for t in args.dtypes:
+                # Each configuration on both sides back to back, so drift in the machine's
+                # speed between configurations does not enter the ratios.
+                ours = time_ours(args.binary, [name], [t], threads, args.repetitions)
                 tp = time_torch(torch, name, dt[t], False, steps, warm)
                 tg = time_torch(torch, name, dt[t], True, steps, warm)
                 op = ours.get(f"{name}/{t}/plain_step", float("nan"))
