@@ -82,3 +82,50 @@ TEST_CASE("gemm matches a naive product for every transpose, size and thread cou
 #endif
   (void)threads;
 }
+
+TEST_CASE("gemm writes into a block of a larger matrix and nowhere else", "[kernels][gemm]") {
+  Generator gen(77);
+  const index_t m = 40, k = 50, n = 30, big_rows = 45, big_cols = 70, r0 = 3, c0 = 25;
+  const Tensor<double> a = randn<double>(Shape{m, k}, gen), b = randn<double>(Shape{k, n}, gen);
+  const Tensor<double> expect = naive(a, false, b, false, m, k, n);
+  for (bool accumulate : {false, true}) {
+    Tensor<double> big = Tensor<double>::full(Shape{big_rows, big_cols}, 2.0);
+    Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+               Eigen::OuterStride<>>
+        block(big.data() + r0 * big_cols + c0, m, n, Eigen::OuterStride<>(big_cols));
+    kernels::gemm(block, a.matrix(), false, b.matrix(), false, accumulate);
+    double worst = 0;
+    for (index_t i = 0; i < big_rows; ++i)
+      for (index_t j = 0; j < big_cols; ++j) {
+        const bool inside = i >= r0 && i < r0 + m && j >= c0 && j < c0 + n;
+        const double want =
+            inside ? expect.data()[(i - r0) * n + (j - c0)] + (accumulate ? 2.0 : 0.0) : 2.0;
+        worst = std::max(worst, std::abs(big.data()[i * big_cols + j] - want));
+      }
+    INFO("accumulate " << accumulate);
+    CHECK(worst < 1e-11);
+  }
+}
+
+TEST_CASE("gram is W W^T or W^T W, exactly symmetric", "[kernels][gemm]") {
+  const index_t n = GENERATE(5, 64, 129);
+  Generator gen(static_cast<std::uint64_t>(n));
+  const Tensor<double> w = randn<double>(Shape{n, 37}, gen);
+  const Tensor<double> wt = randn<double>(Shape{37, n}, gen);
+  for (bool of_columns : {false, true}) {
+    const Tensor<double>& src = of_columns ? wt : w;
+    const Tensor<double> g = kernels::gram(src, of_columns);
+    const Tensor<double> expect =
+        of_columns ? naive(wt, true, wt, false, n, 37, n) : naive(w, false, w, true, n, 37, n);
+    double worst = 0;
+    bool symmetric = true;
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        worst = std::max(worst, std::abs(g.data()[i * n + j] - expect.data()[i * n + j]));
+        symmetric = symmetric && g.data()[i * n + j] == g.data()[j * n + i];
+      }
+    INFO("n " << n << " of_columns " << of_columns);
+    CHECK(worst < 1e-11);
+    CHECK(symmetric);
+  }
+}

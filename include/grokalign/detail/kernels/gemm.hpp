@@ -177,28 +177,29 @@ void expression_gemm(CMap&& c, const AMap& a, bool ta, const BMap& b, bool tb, b
 
 }  // namespace gemm_detail
 
-// C = op(A) op(B) for row-major maps: C is m x n, op(A) m x k, op(B) k x n. `accumulate`
-// adds into C instead of overwriting it.
+// C = op(A) op(B) for row-major maps (any outer strides, so C may be a block of a larger
+// matrix): C is m x n, op(A) m x k, op(B) k x n. `accumulate` adds into C instead of
+// overwriting it.
 template <class CMap, class AMap, class BMap>
 void gemm(CMap&& c, const AMap& a, bool ta, const BMap& b, bool tb, bool accumulate = false) {
 #if GROKALIGN_GEMM_REUSED_WORKSPACE
   using T = typename std::remove_cvref_t<CMap>::Scalar;
   const Eigen::Index m = c.rows(), n = c.cols(), k = ta ? a.rows() : a.cols();
-  if (m > 1 && n > 1 && k > 0 && m + n + k >= 20 && c.outerStride() == n) {
+  if (m > 1 && n > 1 && k > 0 && m + n + k >= 20) {
     // Row-major C (m x n) is column-major C^T (n x m) = op(B)^T op(A)^T. A row-major
     // operand read column-major is its transpose, so op(B)^T is B's data read column-major
     // when B is not transposed, and row-major when it is (likewise for A).
     const T* pa = a.data();
     const T* pb = b.data();
-    const Eigen::Index lda = a.outerStride(), ldb = b.outerStride();
+    const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
     if (!tb && !ta)
-      gemm_detail::product<T, false, false>(n, m, k, pb, ldb, pa, lda, c.data(), n, accumulate);
+      gemm_detail::product<T, false, false>(n, m, k, pb, ldb, pa, lda, c.data(), ldc, accumulate);
     else if (tb && !ta)
-      gemm_detail::product<T, true, false>(n, m, k, pb, ldb, pa, lda, c.data(), n, accumulate);
+      gemm_detail::product<T, true, false>(n, m, k, pb, ldb, pa, lda, c.data(), ldc, accumulate);
     else if (!tb && ta)
-      gemm_detail::product<T, false, true>(n, m, k, pb, ldb, pa, lda, c.data(), n, accumulate);
+      gemm_detail::product<T, false, true>(n, m, k, pb, ldb, pa, lda, c.data(), ldc, accumulate);
     else
-      gemm_detail::product<T, true, true>(n, m, k, pb, ldb, pa, lda, c.data(), n, accumulate);
+      gemm_detail::product<T, true, true>(n, m, k, pb, ldb, pa, lda, c.data(), ldc, accumulate);
     return;
   }
 #endif
