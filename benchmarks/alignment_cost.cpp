@@ -43,12 +43,19 @@ const char* type_name() {
   return sizeof(T) == 8 ? "f64" : "f32";
 }
 
+// FLOPs of the first layer's share of the penalty in the Gram form (k = 1).
+double gram_cost(const std::vector<index_t>& n, index_t B) {
+  const double n0 = double(n[0]), n1 = double(n[1]);
+  return ga::kernels::gram_flops(n[1], n[0]) + 2.0 * n1 * n1 * n0 + 6.0 * double(B) * n1 * n1;
+}
+
 // GEMM FLOPs of one step of a bias-free ReLU MLP with layer sizes n0..nL (element-wise work
 // ignored). Plain: forward 2BP, weight gradients 2BP, input gradients of all but the first
 // layer 2B(P - n0 n1). GrokAlign adds J^T v (2BP) and the reverse pass over it: weight
 // gradients of every layer and cotangents of all but the top layer, 2B(2P - n_{L-1} n_L).
 // With the Gram form of the first layer (PenaltyOptions::first_product), the first layer's
-// share of that, 6B n0 n1, becomes 4 n1^2 n0 (G and its gradient) + 6B n1^2.
+// share of that, 6B n0 n1, becomes gram_flops(n1, n0) + 2 n1^2 n0 (G and its gradient;
+// 3.5 n1^2 n0 for n1 >= 64) + 6B n1^2.
 double mlp_flops(const std::vector<index_t>& n, index_t B, bool align, bool gram = false) {
   double P = 0;
   for (std::size_t l = 0; l + 1 < n.size(); ++l) P += double(n[l]) * double(n[l + 1]);
@@ -58,15 +65,14 @@ double mlp_flops(const std::vector<index_t>& n, index_t B, bool align, bool gram
   if (align) f += 2.0 * double(B) * (3 * P - top);
   if (align && gram) {
     const double n1 = double(n[1]), n0 = double(n[0]);
-    f += 4.0 * n1 * n1 * n0 + 6.0 * double(B) * n1 * n1 - 6.0 * double(B) * first;
+    f += gram_cost(n, B) - 6.0 * double(B) * first;
   }
   return f;
 }
 
 // Whether kAuto takes the Gram form for this MLP (the rule in align/penalty.hpp, k = 1).
 bool gram_chosen(const std::vector<index_t>& n, index_t B) {
-  const double n0 = double(n[0]), n1 = double(n[1]);
-  return 4.0 * n1 * n1 * n0 + 6.0 * double(B) * n1 * n1 < 6.0 * double(B) * n1 * n0;
+  return gram_cost(n, B) < 6.0 * double(B) * double(n[1]) * double(n[0]);
 }
 
 void set_flops(benchmark::State& state, double flops) {

@@ -33,7 +33,7 @@ enum class PenaltyForm {
 // |u|^2 (forming u and differentiating it costs 6 B n d FLOPs per projection). Through the
 // Gram matrix: with delta the cotangent at h, u = delta op(W)^T, so
 // |u_b|^2 = delta_b G delta_b^T with G = op(W)^T op(W) ([n, n], formed and differentiated
-// once: 4 n^2 d FLOPs, then 6 B n^2 per projection). Both give the same value and gradients
+// once: 3.5 n^2 d FLOPs, then 6 B n^2 per projection). Both give the same value and gradients
 // up to rounding; kAuto takes whichever costs fewer FLOPs.
 enum class FirstProduct { kAuto, kDirect, kGram };
 
@@ -115,7 +115,9 @@ Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen
   if (lead && opt.first_product == FirstProduct::kAuto) {
     const double n = static_cast<double>(lead->h.shape()[1]), dd = static_cast<double>(d);
     const double direct = 6.0 * k * double(B) * n * dd;
-    const double via_gram = 4.0 * n * n * dd + 6.0 * k * double(B) * n * n;
+    // G (kernels::gram_flops), its weight gradient (2 n^2 d) and 6 B n^2 per projection.
+    const double via_gram =
+        kernels::gram_flops(lead->h.shape()[1], d) + 2.0 * n * n * dd + 6.0 * k * double(B) * n * n;
     if (!(via_gram < direct)) lead.reset();
   }
   Var<T> gram_matrix;

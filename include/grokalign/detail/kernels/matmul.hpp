@@ -67,6 +67,15 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool ta, bool tb) {
   return out;
 }
 
+// Below this many rows of G the 2 x 2 split in gram() is not worth its extra products.
+inline constexpr index_t kGramSplit = 64;
+
+// FLOPs of gram() for G of size n x n from factors of length d.
+inline double gram_flops(index_t n, index_t d) {
+  const double full = 2.0 * double(n) * double(n) * double(d);
+  return n < kGramSplit ? full : 0.75 * full;
+}
+
 // The Gram matrix of a 2-D W: W W^T (rows) or W^T W (columns). Only the blocks on and below
 // the diagonal of a 2 x 2 split are multiplied (3/4 of the FLOPs of the full product), and
 // the upper triangle is the mirror of the lower, so the result is exactly symmetric.
@@ -92,7 +101,7 @@ Tensor<T> gram(const Tensor<T>& w, bool of_columns) {
   auto product = [&](index_t r0, index_t r1, index_t c0, index_t c1) {
     gemm(block(r0, r1, c0, c1), part(r0, r1), of_columns, part(c0, c1), !of_columns);
   };
-  if (n < 64) {
+  if (n < kGramSplit) {
     product(0, n, 0, n);
   } else {
     const index_t h = n / 2;
