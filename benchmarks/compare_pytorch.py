@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Time plain and GrokAlign training steps in PyTorch and in our `alignment_cost` binary.
 
-Both sides run the same configurations in the same invocation, each configuration on our
-side immediately followed by the same on PyTorch's (so machine load affects them alike),
-and the script prints one table of median step times in ms with the ratios
+Both sides run the same configurations in the same invocation, each configuration in
+alternating rounds (ours, PyTorch, ours, PyTorch, ...; the median of the rounds is
+reported), so that machine load affects both sides alike, and the script prints one table of median step times in ms with the ratios
 GrokAlign/plain for each side and ours/PyTorch.
 
 The PyTorch side is the reference recipe:
@@ -23,7 +23,7 @@ Configurations (names of the alignment_cost benchmarks):
 Usage:
     benchmarks/compare_pytorch.py [build/release/benchmarks/alignment_cost]
         [--dtypes f64 f32] [--threads 1 [2]] [--models mnist_mlp cnn28 transformer]
-        [--steps 50] [--warmup 10] [--repetitions 5] [--engine-overhead PATH]
+        [--steps 50] [--warmup 10] [--repetitions 5] [--rounds 3] [--engine-overhead PATH]
 
 Our mnist_mlp row also shows `grokalign_step_direct` (J^T v formed at the input, as
 PyTorch does) beside the default step, where the penalty may use the Gram form of the
@@ -278,6 +278,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50, help="timed PyTorch steps (median)")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--repetitions", type=int, default=5, help="repetitions of our benchmarks (median)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating rounds of both sides per configuration (median of rounds)")
     ap.add_argument("--engine-overhead", default=None,
                     help="engine_overhead binary (default: next to the alignment_cost binary; "
                          "skipped when absent)")
@@ -299,15 +301,18 @@ def main():
             steps = max(5, args.steps // 4) if name.startswith("cnn") else args.steps
             warm = max(2, args.warmup // 2) if name.startswith("cnn") else args.warmup
             for t in args.dtypes:
-                # Each configuration on both sides back to back, so drift in the machine's
-                # speed between configurations does not enter the ratios.
-                ours = time_ours(args.binary, [name], [t], threads, args.repetitions)
-                tp = time_torch(torch, name, dt[t], False, steps, warm)
-                tg = time_torch(torch, name, dt[t], True, steps, warm)
-                op = ours.get(f"{name}/{t}/plain_step", float("nan"))
-                og = ours.get(f"{name}/{t}/grokalign_step", float("nan"))
-                ogd = ours.get(f"{name}/{t}/grokalign_step_direct", float("nan"))
-                rows.append((name, t, threads, tp, tg, op, og, ogd))
+                # Each configuration on both sides back to back, in alternating rounds, so
+                # drift in the machine's speed (it is shared) reaches both sides alike.
+                samples = {k: [] for k in ("tp", "tg", "op", "og", "ogd")}
+                for _ in range(args.rounds):
+                    ours = time_ours(args.binary, [name], [t], threads, args.repetitions)
+                    samples["op"].append(ours.get(f"{name}/{t}/plain_step", float("nan")))
+                    samples["og"].append(ours.get(f"{name}/{t}/grokalign_step", float("nan")))
+                    samples["ogd"].append(ours.get(f"{name}/{t}/grokalign_step_direct", float("nan")))
+                    samples["tp"].append(time_torch(torch, name, dt[t], False, steps, warm))
+                    samples["tg"].append(time_torch(torch, name, dt[t], True, steps, warm))
+                m = {k: statistics.median(v) for k, v in samples.items()}
+                rows.append((name, t, threads, m["tp"], m["tg"], m["op"], m["og"], m["ogd"]))
 
     head = ("config", "type", "thr", "torch plain", "torch GA", "torch GA/plain", "ours plain", "ours GA",
             "ours GA/plain", "ours/torch plain", "ours/torch GA", "ours GA direct", "ours/torch GA direct")
