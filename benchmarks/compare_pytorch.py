@@ -248,8 +248,11 @@ def time_ours(binary, names, dtypes, threads, repetitions):
 def print_engine_vs_hand(binary, dtypes, repetitions):
     """Engine against the hand-derived Eigen step (gradients only), one thread, this run."""
     regex = "^mlp_step/({})/".format("|".join(dtypes))
+    # Repetitions of engine and hand-derived steps interleaved in random order, so that drift
+    # in the machine's speed does not favour either.
     cmd = [binary, "--benchmark_format=json", "--benchmark_filter=" + regex,
-           f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"]
+           f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true",
+           "--benchmark_enable_random_interleaving=true"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     print("$ OMP_NUM_THREADS=1 " + " ".join(cmd), file=sys.stderr)
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
