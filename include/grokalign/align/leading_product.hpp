@@ -3,8 +3,6 @@
 // factor of a matrix product h = x op(W) (a first Linear layer), the penalty can work with
 // the cotangent at h and the Gram matrix of W instead of forming J^T v at x.
 #include <optional>
-#include <utility>
-#include <vector>
 
 #include "grokalign/ops/matmul.hpp"
 #include "grokalign/reverse/graph.hpp"
@@ -19,31 +17,18 @@ struct LeadingProduct {
   bool weight_transposed;  // op(W) = W^T (a Linear layer's x W^T)
 };
 
-template <Scalar T>
-struct GraphWalkScratch {
-  std::vector<grokalign::detail::Node<T>*> roots, order;
-  std::vector<std::pair<grokalign::detail::Node<T>*, int>> stack;
-  void clear() {
-    roots.clear();
-    order.clear();
-    stack.clear();
-  }
-};
-
 // The product through which 2-D x enters the graph of `out`, if x has exactly one use there
 // and that use is the left, untransposed factor of a 2-D matmul.
 template <Scalar T>
 std::optional<LeadingProduct<T>> find_leading_product(const Var<T>& out, const Var<T>& x) {
   using grokalign::detail::Node;
   if (x.rank() != 2 || !out.node()) return std::nullopt;
-  grokalign::detail::ScratchLease<GraphWalkScratch<T>> lease;
-  GraphWalkScratch<T>& s = *lease;
-  s.roots.push_back(out.node());
-  grokalign::detail::topological_order(s.roots, grokalign::detail::next_traversal_mark(), s.order,
-                                       s.stack);
+  grokalign::detail::ScratchLease<grokalign::detail::GraphWalk<T>> walk;
+  walk->roots.push_back(out.node());
+  walk->run(grokalign::detail::next_traversal_mark());
   Node<T>* consumer = nullptr;
   int uses = 0;
-  for (Node<T>* n : s.order)
+  for (Node<T>* n : walk->order)
     for (int i = 0; i < n->num_inputs(); ++i)
       if (n->input(i).same_as(x)) {
         ++uses;
@@ -57,20 +42,13 @@ std::optional<LeadingProduct<T>> find_leading_product(const Var<T>& out, const V
     return std::nullopt;
 
   // The Var that carries the product's output: `out` itself or an input of a later node.
-  std::optional<LeadingProduct<T>> found;
-  auto take = [&](const Var<T>& h) {
-    found = LeadingProduct<T>{h, product->inputs[1], product->params.tb};
-  };
-  if (out.node() == consumer) {
-    take(out);
-  } else {
-    for (Node<T>* n : s.order) {
-      for (int i = 0; i < n->num_inputs() && !found; ++i)
-        if (n->input(i).node() == consumer) take(n->input(i));
-      if (found) break;
-    }
-  }
-  return found;
+  const Var<T>& weight = product->inputs[1];
+  const bool transposed = product->params.tb;
+  if (out.node() == consumer) return LeadingProduct<T>{out, weight, transposed};
+  for (Node<T>* n : walk->order)
+    for (int i = 0; i < n->num_inputs(); ++i)
+      if (n->input(i).node() == consumer) return LeadingProduct<T>{n->input(i), weight, transposed};
+  return std::nullopt;
 }
 
 }  // namespace grokalign::align::detail

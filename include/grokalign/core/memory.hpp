@@ -41,12 +41,8 @@ class BlockCache {
     }
     void* p = std::aligned_alloc(kAlignment, class_bytes(c));
     if (!p) throw std::bad_alloc();
-    ++misses_;
     return p;
   }
-  // Blocks this cache had to request from the system allocator so far: a steady-state
-  // training step should leave it unchanged (benchmarks and tests check this).
-  std::size_t misses() const noexcept { return misses_; }
 
   void deallocate(void* p, std::size_t bytes) noexcept {
     const int c = size_class(bytes);
@@ -71,7 +67,6 @@ class BlockCache {
     }
     cached_bytes_ = 0;
   }
-  std::size_t cached_bytes() const noexcept { return cached_bytes_; }
 
   // Size classes: powers of two from 128 bytes up, each split in two (x and 1.5x) so that
   // rounding wastes at most a third.
@@ -89,7 +84,6 @@ class BlockCache {
     return (c % 2 == 0) ? base : base + base / 2;
   }
   std::vector<void*> free_[kClasses];
-  std::size_t misses_ = 0;
   std::size_t cached_bytes_ = 0;
 };
 

@@ -34,8 +34,7 @@ enum class LeafSink { kTargets, kAccumulate };
 // The bookkeeping of one reverse pass, reused across passes (see ScratchLease).
 template <Scalar T, class G>
 struct PassScratch {
-  std::vector<Node<T>*> roots, order;
-  std::vector<std::pair<Node<T>*, int>> stack;
+  GraphWalk<T> walk;
   std::vector<G> results, gx;
   std::vector<char> reached;
   std::unique_ptr<bool[]> flags;
@@ -49,9 +48,7 @@ struct PassScratch {
     return flags.get();
   }
   void clear() {
-    roots.clear();
-    order.clear();
-    stack.clear();
+    walk.clear();
     results.clear();
     gx.clear();
     reached.clear();
@@ -74,8 +71,8 @@ class ReversePass {
 
   void run(std::span<const Var<T>> outputs, std::span<const G> seeds) {
     tag_targets();
-    for (const auto& o : outputs) s_.roots.push_back(o.node());
-    topological_order(s_.roots, mark_, s_.order, s_.stack);
+    for (const auto& o : outputs) s_.walk.roots.push_back(o.node());
+    s_.walk.run(mark_);
     mark_needed();
     for (std::size_t i = 0; i < outputs.size(); ++i) sink(outputs[i], G(seeds[i]));
     propagate();
@@ -106,7 +103,7 @@ class ReversePass {
   // A node is needed when it is requested or one of its inputs leads to a requested input;
   // the order lists producers before consumers, so one sweep settles it.
   void mark_needed() {
-    for (Node<T>* n : s_.order) {
+    for (Node<T>* n : s_.walk.order) {
       bool needed = n->is_target;
       for (int i = 0; i < n->num_inputs(); ++i) {
         const Var<T>& in = n->input(i);
@@ -168,7 +165,7 @@ class ReversePass {
   }
   void propagate() {
     auto& gx = s_.gx;
-    for (auto it = s_.order.rbegin(); it != s_.order.rend(); ++it) {
+    for (auto it = s_.walk.order.rbegin(); it != s_.walk.order.rend(); ++it) {
       Node<T>* n = *it;
       G gy = std::move(buffer(n));
       buffer(n) = G();
@@ -191,7 +188,7 @@ class ReversePass {
     gx.clear();
   }
   void clear_scratch() {
-    for (Node<T>* n : s_.order) {
+    for (Node<T>* n : s_.walk.order) {
       n->needed = false;
       buffer(n) = G();
     }

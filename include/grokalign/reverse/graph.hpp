@@ -50,4 +50,19 @@ void topological_order(const std::vector<Node<T>*>& roots, std::uint64_t mark,
   topological_order(roots, mark, order, stack);
 }
 
+// The vectors of one traversal, kept together so that a pass can reuse their capacity
+// (see ScratchLease): set `roots`, call run(), read `order`.
+template <Scalar T>
+struct GraphWalk {
+  std::vector<Node<T>*> roots, order;
+  std::vector<std::pair<Node<T>*, int>> stack;
+
+  void run(std::uint64_t mark) { topological_order(roots, mark, order, stack); }
+  void clear() {
+    roots.clear();
+    order.clear();
+    stack.clear();
+  }
+};
+
 }  // namespace grokalign::detail
