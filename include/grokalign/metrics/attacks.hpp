@@ -341,7 +341,7 @@ Tensor<T> gather_rows(const Tensor<T>& t, const std::vector<index_t>& rows, inde
 // not yet misclassified (as AutoAttack does: a fooled sample stays fooled).
 template <Scalar T, class Model, class Run>
 AttackResult<T> attack(const char* op, Model& model, const Tensor<T>& x, const Indices& y,
-                       const AttackOptions& o, Generator& gen, Run&& run) {
+                       const AttackOptions& o, Run&& run) {
   check_attack_inputs(op, x, y, o);
   const index_t B = x.dim(0), d = x.numel() / B;
   WorstCase<T> worst{x.clone(), std::vector<T>(B), std::vector<std::uint8_t>(B), d};
@@ -389,7 +389,7 @@ template <Scalar T, class Model>
 AttackResult<T> pgd(Model&& model, const Tensor<T>& x, const Indices& labels,
                     const AttackOptions& options, Generator& gen) {
   constexpr const char* op = "pgd";
-  return detail::attack(op, model, x, labels, options, gen,
+  return detail::attack(op, model, x, labels, options,
                         [&](const Tensor<T>& xs, const Indices& ys, detail::WorstCase<T>& w) {
                           detail::pgd_run(op, model, xs, ys, options, gen, w);
                         });
@@ -407,7 +407,7 @@ template <Scalar T, class Model>
 AttackResult<T> apgd_ce(Model&& model, const Tensor<T>& x, const Indices& labels,
                         const AttackOptions& options, Generator& gen) {
   constexpr const char* op = "apgd_ce";
-  return detail::attack(op, model, x, labels, options, gen,
+  return detail::attack(op, model, x, labels, options,
                         [&](const Tensor<T>& xs, const Indices& ys, detail::WorstCase<T>& w) {
                           detail::apgd_run(op, model, xs, ys, options, gen, w);
                         });
