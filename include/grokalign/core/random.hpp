@@ -4,6 +4,8 @@
 // normals use the Box-Muller transform (both values of a pair are used, in order).
 // The streams are fixed by this file alone, not by the standard library, so a seed gives
 // the same numbers with every compiler.
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -56,6 +58,22 @@ class Generator {
   bool bernoulli(double p) { return uniform() < p; }
   // Uniform integer in [0, n).
   std::uint64_t below(std::uint64_t n) { return n ? next_u64() % n : 0; }
+
+  // The whole state as six words (xoshiro's four, the cached normal's bits, whether it is
+  // cached), so that a checkpoint can continue the exact stream after a restart.
+  using State = std::array<std::uint64_t, 6>;
+  State state() const noexcept {
+    return {
+        state_[0],           state_[1], state_[2], state_[3], std::bit_cast<std::uint64_t>(spare_),
+        has_spare_ ? 1u : 0u};
+  }
+  void set_state(const State& s) {
+    if (s[5] > 1 || (s[0] | s[1] | s[2] | s[3]) == 0)
+      throw Error("Generator::set_state", "not a generator state (all-zero words or bad flag)");
+    for (int i = 0; i < 4; ++i) state_[i] = s[i];
+    spare_ = std::bit_cast<double>(s[4]);
+    has_spare_ = s[5] == 1;
+  }
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -103,6 +104,20 @@ class AdamW final : public Optimizer<T> {
   const AdamWState<T>& state(std::size_t i) const {
     detail::check_state_index(i, state_.size(), "AdamW");
     return state_[i];
+  }
+  // Every piece of per-parameter state, for checkpoints (run/checkpoint.hpp): calls
+  // visit(name, Tensor&, shape it must have) for each buffer (undefined before the
+  // parameter's first step) and visit(name, integer&) for each counter; names are
+  // "<parameter index>.<field>".
+  template <class Visitor>
+  void visit_state(Visitor&& visit) {
+    for (std::size_t i = 0; i < state_.size(); ++i) {
+      const std::string at = std::to_string(i) + ".";
+      const Shape& shape = this->params_[i].shape();
+      visit(at + "step", state_[i].step);
+      visit(at + "exp_avg", state_[i].exp_avg, shape);
+      visit(at + "exp_avg_sq", state_[i].exp_avg_sq, shape);
+    }
   }
 
  private:

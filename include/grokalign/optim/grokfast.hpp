@@ -74,6 +74,15 @@ class GrokfastEma {
     detail::check_state_index(i, ema_.size(), "GrokfastEma");
     return ema_[i];
   }
+  // Every piece of per-parameter state, for checkpoints (run/checkpoint.hpp): calls
+  // visit(name, Tensor&, shape it must have) for each buffer (undefined before the
+  // parameter's first step) and visit(name, integer&) for each counter (none here); names are
+  // "<parameter index>.<field>".
+  template <class Visitor>
+  void visit_state(Visitor&& visit) {
+    for (std::size_t i = 0; i < ema_.size(); ++i)
+      visit(std::to_string(i) + ".ema", ema_[i], params_[i].shape());
+  }
   double alpha() const noexcept { return alpha_; }
   double lamb() const noexcept { return lamb_; }
   const std::vector<Var<T>>& parameters() const noexcept { return params_; }
@@ -166,6 +175,19 @@ class GrokfastMa {
   index_t count(std::size_t i) const {
     detail::check_state_index(i, state_.size(), "GrokfastMa");
     return state_[i].count;
+  }
+  // For checkpoints, as GrokfastEma::visit_state; the ring is [window, numel] and the running
+  // sum [numel] in double.
+  template <class Visitor>
+  void visit_state(Visitor&& visit) {
+    for (std::size_t i = 0; i < state_.size(); ++i) {
+      const std::string at = std::to_string(i) + ".";
+      const index_t n = params_[i].numel();
+      visit(at + "ring", state_[i].ring, Shape{window_, n});
+      visit(at + "sum", state_[i].sum, Shape{n});
+      visit(at + "head", state_[i].head);
+      visit(at + "count", state_[i].count);
+    }
   }
   index_t window() const noexcept { return window_; }
   double lamb() const noexcept { return lamb_; }

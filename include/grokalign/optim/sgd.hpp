@@ -8,6 +8,7 @@
 // The gradient itself is left as it was (PyTorch forms d out of place too), so gradient
 // statistics logged after step() still see the raw gradient.
 #include <cstddef>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -98,6 +99,16 @@ class SGD final : public Optimizer<T> {
   const SgdState<T>& state(std::size_t i) const {
     detail::check_state_index(i, state_.size(), "SGD");
     return state_[i];
+  }
+  // Every piece of per-parameter state, for checkpoints (run/checkpoint.hpp): calls
+  // visit(name, Tensor&, shape it must have) for each buffer (undefined before the
+  // parameter's first step) and visit(name, integer&) for each counter; names are
+  // "<parameter index>.<field>".
+  template <class Visitor>
+  void visit_state(Visitor&& visit) {
+    for (std::size_t i = 0; i < state_.size(); ++i)
+      visit(std::to_string(i) + ".momentum_buffer", state_[i].momentum_buffer,
+            this->params_[i].shape());
   }
 
  private:

@@ -1,0 +1,128 @@
+#pragma once
+// Command-line flags through CLI11: the set every program takes (CommonOptions), settings
+// structs bound flag by flag with presets underneath (SettingsFlags), and one-line errors.
+//
+// Presets: a program's settings start from a preset ("default", "paper", or the --smoke
+// size); a flag given on the command line overrides the preset's value, whatever the order.
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "grokalign/core/error.hpp"
+
+namespace grokalign::run {
+
+// A flag whose value cannot be used; main_guard prints it on one line and exits with 2.
+class FlagError : public Error {
+ public:
+  FlagError(const std::string& flag, const std::string& what) : Error(flag, what) {}
+};
+
+struct CommonOptions {
+  std::uint64_t seed = 0;
+  std::string data_dir;  // empty: $GROKALIGN_DATA, else data/
+  std::string out;       // empty: the program's default under results/
+  int threads = 1;
+  std::string dtype = "f64";
+  std::string preset = "default";
+  bool smoke = false;
+  std::int64_t checkpoint_every = -1;  // -1: the program's default; 0: never
+  std::string resume;
+  bool quiet = false;
+  bool nan_guard = true;
+};
+
+// Registers the shared flags. `presets` lists the names --preset accepts.
+inline void add_common_flags(CLI::App& app, CommonOptions& o,
+                             const std::vector<std::string>& presets = {"default", "paper"}) {
+  app.add_option("--seed", o.seed, "Seed of every random generator of the run")
+      ->capture_default_str();
+  app.add_option("--data_dir", o.data_dir,
+                 "Folder holding the data sets (default: $GROKALIGN_DATA, else data/)");
+  app.add_option("--out", o.out, "Output folder (config.json, stats.csv, checkpoint.bin)");
+  app.add_option("--threads", o.threads, "OpenMP threads for the linear algebra")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--dtype", o.dtype, "Scalar type: f64 (as the reference) or f32")
+      ->check(CLI::IsMember({"f64", "f32"}))
+      ->capture_default_str();
+  app.add_option("--preset", o.preset,
+                 "Size of the run: " + fmt::format("{}", fmt::join(presets, ", ")))
+      ->check(CLI::IsMember(presets))
+      ->capture_default_str();
+  app.add_flag("--smoke", o.smoke, "A run of a few seconds, for tests");
+  app.add_option("--checkpoint_every", o.checkpoint_every,
+                 "Steps (or epochs) between checkpoints; 0 for none (default: the program's)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+  app.add_option("--resume", o.resume, "Continue the run in this folder from its checkpoint");
+  app.add_flag("--quiet", o.quiet, "No progress display");
+  app.add_flag("!--no_nan_guard", o.nan_guard,
+               "Do not stop when the loss or a gradient turns NaN or Inf");
+}
+
+// Binds the fields of a settings struct S to flags, and fills every field whose flag was
+// not given from a preset after parsing (apply).
+template <class S>
+class SettingsFlags {
+ public:
+  SettingsFlags(CLI::App& app, S& settings) : app_(app), s_(settings) {}
+
+  template <class V>
+  CLI::Option* add(const std::string& name, V S::*field, const std::string& help) {
+    // A bool is a flag that also takes =true / =false, so a preset's true can be turned off.
+    CLI::Option* opt;
+    if constexpr (std::is_same_v<V, bool>)
+      opt = app_.add_flag(name, s_.*field, help);
+    else
+      opt = app_.add_option(name, s_.*field, help)->capture_default_str();
+    fill_.push_back([this, opt, field](const S& preset) {
+      if (opt->count() == 0) s_.*field = preset.*field;
+    });
+    return opt;
+  }
+
+  // Every field not set on the command line takes the preset's value.
+  void apply(const S& preset) {
+    for (auto& f : fill_) f(preset);
+  }
+
+ private:
+  CLI::App& app_;
+  S& s_;
+  std::vector<std::function<void(const S&)>> fill_;
+};
+
+// Parses argv. Returns -1 to go on, or the exit code (0 after --help, 2 on a bad flag with a
+// one-line message on stderr).
+inline int parse_flags(CLI::App& app, int argc, const char* const* argv) {
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("error: {} (see --help)\n", e.what());
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return -1;
+}
+
+// Checks a flag's value after parsing: `ok` or a FlagError "--lr: must be ... (got ...)".
+inline void require_flag(bool ok, const std::string& flag, const std::string& requirement,
+                         double value) {
+  if (!ok) throw FlagError(flag, fmt::format("must be {} (got {})", requirement, value));
+}
+inline void require_positive(const std::string& flag, double value) {
+  require_flag(std::isfinite(value) && value > 0, flag, "a finite number > 0", value);
+}
+inline void require_nonnegative(const std::string& flag, double value) {
+  require_flag(std::isfinite(value) && value >= 0, flag, "a finite number >= 0", value);
+}
+
+}  // namespace grokalign::run

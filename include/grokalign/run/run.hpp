@@ -1,0 +1,203 @@
+#pragma once
+// Run: a training run's output folder and everything written into it.
+//   config.json     every setting, the data set used, the library version and commit, the
+//                   scalar type and threads (written once, atomically)
+//   stats.csv       one row per logged step (stats.hpp)
+//   checkpoint.bin  the latest checkpoint (checkpoint.hpp), replaced atomically
+// A fresh run creates the folder; `--resume DIR` reopens one: the checkpoint's
+// configuration must match this run's (except the settings a resume may change, such as
+// the number of steps or threads), stats.csv is cut back to the checkpoint's step, and the
+// program restores its state from checkpoint() and carries on from start_step().
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "grokalign/core/version.hpp"
+#include "grokalign/run/checkpoint.hpp"
+#include "grokalign/run/flags.hpp"
+#include "grokalign/run/progress.hpp"
+#include "grokalign/run/stats.hpp"
+
+namespace grokalign::run {
+
+struct RunSpec {
+  std::string program;               // names the run in messages and config.json
+  nlohmann::json settings;           // the program's settings, flag name -> value
+  nlohmann::json data;               // the data set actually used (name, source, sizes)
+  std::vector<std::string> columns;  // stats.csv's columns; the first is the step
+  // Settings a resume may change (more steps, say); every other one must match.
+  std::vector<std::string> resumable_settings;
+  std::int64_t checkpoint_every = 0;  // the program's default for --checkpoint_every -1
+  std::int64_t total_steps = 0;       // for the progress display
+  std::string step_name = "step";
+};
+
+// Sets the threads of OpenMP (and so of the engine's kernels) for the whole process.
+inline void set_threads(int threads) {
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#else
+  (void)threads;
+#endif
+}
+
+class Run {
+ public:
+  Run(const CommonOptions& common, RunSpec spec, const std::filesystem::path& default_out)
+      : common_(common), spec_(std::move(spec)) {
+    set_threads(common_.threads);
+    config_ = {{"program", spec_.program},
+               {"settings", spec_.settings},
+               {"data", spec_.data},
+               {"seed", common_.seed},
+               {"dtype", common_.dtype},
+               {"preset", common_.smoke ? "smoke" : common_.preset},
+               {"threads", common_.threads},
+               {"library", {{"version", kVersion}, {"git_commit", git_commit()}}}};
+    every_ = common_.checkpoint_every >= 0 ? common_.checkpoint_every : spec_.checkpoint_every;
+    if (!common_.resume.empty()) {
+      dir_ = common_.resume;
+      open_resumed();
+    } else {
+      dir_ = common_.out.empty() ? default_out : std::filesystem::path(common_.out);
+      open_fresh();
+    }
+    progress_.emplace(spec_.program, start_step_, spec_.total_steps,
+                      ProgressOptions{.quiet = common_.quiet});
+  }
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  bool resumed() const noexcept { return checkpoint_.has_value(); }
+  // The checkpoint a resumed run restores its state from.
+  const Checkpoint& checkpoint() const {
+    if (!checkpoint_) throw Error("Run", "this run was not resumed; there is no checkpoint");
+    return *checkpoint_;
+  }
+  std::int64_t start_step() const noexcept { return start_step_; }
+  const nlohmann::json& config() const noexcept { return config_; }
+
+  void log(const std::vector<double>& row) { stats_.write(row); }
+  Progress& progress() { return *progress_; }
+  void message(const std::string& text) { progress_->message(text); }
+
+  bool checkpoint_due(std::int64_t step) const { return every_ > 0 && step % every_ == 0; }
+  // Writes the program's state for `step`; the configuration goes in with it so that a
+  // resume can refuse a different one.
+  void save_checkpoint(Checkpoint& ckpt, std::int64_t step) {
+    ckpt.meta()["step"] = step;
+    ckpt.meta()["config"] = comparable(config_);
+    ckpt.save(checkpoint_path());
+  }
+  std::filesystem::path checkpoint_path() const { return dir_ / "checkpoint.bin"; }
+  std::filesystem::path stats_path() const { return dir_ / "stats.csv"; }
+
+ private:
+  static const char* git_commit() {
+#ifdef GROKALIGN_GIT_COMMIT
+    return GROKALIGN_GIT_COMMIT;
+#else
+    return "unknown";
+#endif
+  }
+
+  // The configuration without what may differ between a run and its resumption.
+  nlohmann::json comparable(nlohmann::json c) const {
+    c.erase("threads");
+    c.erase("library");
+    for (const auto& key : spec_.resumable_settings) c["settings"].erase(key);
+    return c;
+  }
+
+  void open_fresh() {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec || !std::filesystem::is_directory(dir_))
+      throw FlagError("--out", "cannot create the output folder '" + dir_.string() + "'" +
+                                   (ec ? ": " + ec.message() : ""));
+    if (std::filesystem::exists(checkpoint_path()))
+      throw FlagError("--out", "'" + dir_.string() +
+                                   "' already holds a run (checkpoint.bin); continue it with "
+                                   "--resume " +
+                                   dir_.string() + " or choose another --out");
+    try {
+      detail::write_file_atomically(dir_ / "config.json", config_.dump(2) + "\n", "config.json");
+    } catch (const Error& e) {
+      throw FlagError("--out", std::string("the output folder cannot be written: ") + e.what());
+    }
+    stats_ = StatsCsv::create(stats_path(), spec_.columns);
+  }
+
+  void open_resumed() {
+    if (!std::filesystem::exists(checkpoint_path()))
+      throw FlagError("--resume", "'" + dir_.string() + "' holds no checkpoint.bin to resume from");
+    checkpoint_ = Checkpoint::load(checkpoint_path());
+    const nlohmann::json& meta = checkpoint_->meta();
+    if (!meta.contains("step") || !meta["step"].is_number_integer() || !meta.contains("config"))
+      throw CheckpointError("--resume",
+                            "'" + checkpoint_path().string() + "' has no step or configuration");
+    refuse_differences(meta["config"], comparable(config_), "");
+    start_step_ = meta["step"].get<std::int64_t>();
+    stats_ = StatsCsv::resume(stats_path(), spec_.columns, static_cast<double>(start_step_));
+    // config.json keeps the original run's record; the resumption is noted beside it.
+    nlohmann::json resumes = nlohmann::json::array();
+    const auto record = dir_ / "resumes.json";
+    if (std::ifstream in(record); in) {
+      try {
+        resumes = nlohmann::json::parse(in);
+      } catch (const nlohmann::json::exception&) {
+        resumes = nlohmann::json::array();
+      }
+    }
+    resumes.push_back({{"step", start_step_}, {"threads", common_.threads}, {"config", config_}});
+    detail::write_file_atomically(record, resumes.dump(2) + "\n", "resumes.json");
+  }
+
+  // Names the first setting that differs, as the flag a user would change.
+  void refuse_differences(const nlohmann::json& was, const nlohmann::json& now,
+                          const std::string& path) const {
+    if (was.is_object() && now.is_object()) {
+      std::set<std::string> keys;
+      for (auto it = was.begin(); it != was.end(); ++it) keys.insert(it.key());
+      for (auto it = now.begin(); it != now.end(); ++it) keys.insert(it.key());
+      for (const auto& k : keys) {
+        const auto a = was.contains(k) ? was[k] : nlohmann::json(nullptr);
+        const auto b = now.contains(k) ? now[k] : nlohmann::json(nullptr);
+        refuse_differences(a, b, path == "settings" || path.empty() ? k : path + "." + k);
+      }
+      return;
+    }
+    if (was != now)
+      throw CheckpointError(
+          "--resume",
+          fmt::format("the checkpoint in '{}' was made with {} {}, but this run has "
+                      "{} {}; resume with the same setting",
+                      dir_.string(), flag_name(path), was.dump(), flag_name(path), now.dump()));
+  }
+  static std::string flag_name(const std::string& key) {
+    return key.find('.') == std::string::npos ? "--" + key : key;
+  }
+
+  CommonOptions common_;
+  RunSpec spec_;
+  nlohmann::json config_;
+  std::filesystem::path dir_;
+  std::int64_t every_ = 0;
+  std::int64_t start_step_ = 0;
+  std::optional<Checkpoint> checkpoint_;
+  StatsCsv stats_;
+  std::optional<Progress> progress_;
+};
+
+}  // namespace grokalign::run
