@@ -276,3 +276,19 @@ TEST_CASE("attacks: bad inputs", "[metrics][errors]") {
   auto no_batch = [](const Var& v) { return ga::sum(v); };
   expect_error([&] { gm::apgd_ce(no_batch, x, y, {}, gen); }, "logits [3, C]");
 }
+
+TEST_CASE("attacks and accuracy in float", "[metrics]") {
+  const ga::Tensor<float> W = ga::Tensor<float>::from({2, 2}, {1.f, -1.f, -1.f, 1.f});
+  auto model = [W](const auto& x) {
+    return ga::matmul(x - 0.5f, ga::constant_like(x, W), false, true);
+  };
+  // Gaps 2 (x0 - x1) = 0.4 and 0.1: eps 0.05 moves the gap by 4 eps = 0.2.
+  const ga::Tensor<float> x = ga::Tensor<float>::from({2, 2}, {0.6f, 0.4f, 0.525f, 0.475f});
+  const std::vector<ga::index_t> y = {0, 0};
+  CHECK(gm::accuracy(model, x, y) == 1.0);
+  ga::Generator gen(0);
+  const auto r = gm::apgd_ce(model, x, y, {.eps = 0.05, .steps = 5}, gen);
+  CHECK(r.correct == std::vector<std::uint8_t>{1, 0});
+  const auto p = gm::pgd(model, x, y, {.eps = 0.05, .steps = 5}, gen);
+  CHECK(p.correct == std::vector<std::uint8_t>{1, 0});
+}

@@ -38,6 +38,10 @@ TEST_CASE("fourier_basis: orthonormal rows in the documented order", "[metrics]"
     const Eigen::MatrixXd G = B.matrix() * B.matrix().transpose();
     CHECK((G - Eigen::MatrixXd::Identity(p, p)).cwiseAbs().maxCoeff() < 1e-12);
   }
+  const ga::Tensor<float> Bf = gm::fourier_basis<float>(5);
+  CHECK((Bf.matrix() * Bf.matrix().transpose() - Eigen::MatrixXf::Identity(5, 5))
+            .cwiseAbs()
+            .maxCoeff() < 1e-6f);
   const Tensor B = gm::fourier_basis<double>(7);
   CHECK(B.at(0, 3) == Approx(1 / std::sqrt(7.0)));
   CHECK(B.at(3, 2) == Approx(std::sqrt(2 / 7.0) * std::cos(2 * std::numbers::pi * 2 * 2 / 7)));
