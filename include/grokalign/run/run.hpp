@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -51,6 +52,21 @@ inline void set_threads(int threads) {
 #else
   (void)threads;
 #endif
+}
+
+// results/<program>/<date>-<time>: a fresh folder for each run started without --out, so
+// running a program twice never meets the first run's checkpoint.
+inline std::filesystem::path default_out_dir(const std::string& program) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::filesystem::path dir = std::filesystem::path("results") / program / stamp;
+  for (int i = 2; std::filesystem::exists(dir); ++i)
+    dir =
+        std::filesystem::path("results") / program / (std::string(stamp) + "-" + std::to_string(i));
+  return dir;
 }
 
 class Run {
