@@ -336,6 +336,7 @@ int main(int argc, char** argv) {
       common.dtype = j.at("dtype").get<std::string>();
       common.preset = j.at("preset").get<std::string>();
       common.smoke = j.at("smoke").get<bool>();
+      if (!app.get_option("--data_dir")->count()) common.data_dir = j.value("data_dir", "");
     } else {
       flags.apply(preset(common.preset, common.smoke));
     }
@@ -394,10 +395,15 @@ int main(int argc, char** argv) {
                                             "continue it with --resume " +
                                             out.string());
       std::filesystem::create_directories(out);
-      const nlohmann::json j = {{"settings", s},         {"variants", chosen},
-                                {"seeds", seeds},        {"seed", common.seed},
-                                {"dtype", common.dtype}, {"preset", common.preset},
-                                {"smoke", common.smoke}};
+      const nlohmann::json j = {
+          {"settings", s},
+          {"variants", chosen},
+          {"seeds", seeds},
+          {"seed", common.seed},
+          {"dtype", common.dtype},
+          {"preset", common.preset},
+          {"smoke", common.smoke},
+          {"data_dir", std::filesystem::absolute(resolve_data_dir(common.data_dir)).string()}};
       std::ofstream(out / "sweep.json") << j.dump(2) << "\n";
     }
     fmt::print("accelerating_grokking: {} run(s) ({} x {} seed(s)), {} at a time, into {}\n",
