@@ -11,7 +11,9 @@
 //
 // The summary is the accelerating-grokking table: per variant, the steps and optimisation
 // seconds to reach a target (mean, sample standard deviation, min and max over seeds) and
-// the speed-up over reference variants (ratio of means), in steps and in seconds.
+// the speed-up over reference variants (ratio of means), in steps and in seconds. Seconds
+// come twice: wall-clock, and CPU time of the run's thread, which a machine shared with
+// other work inflates far less (for single-threaded runs, the fairer cost figure).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -49,7 +51,8 @@ struct RunOutcome {
   bool finished = false;    // ran to the target or to the cap
   bool reached = false;     // exceeded the target
   std::int64_t steps = 0;   // the step it was reached (else the last step run)
-  double opt_seconds = 0;   // optimisation seconds up to `steps`
+  double opt_seconds = 0;   // optimisation seconds up to `steps` (wall clock)
+  double cpu_seconds = 0;   // the same, CPU time of the run's thread
   double final_metric = 0;  // the metric at `steps` (test accuracy)
   std::string error;        // the run stopped with this error
 };
@@ -62,6 +65,7 @@ inline void write_outcome(const std::filesystem::path& dir, const RunOutcome& o)
   const nlohmann::json j = {{"reached", o.reached},
                             {"steps", o.steps},
                             {"opt_seconds", o.opt_seconds},
+                            {"cpu_seconds", o.cpu_seconds},
                             {"final_metric", o.final_metric}};
   detail::write_file_atomically(done_path(dir), j.dump(2) + "\n", "done.json");
 }
@@ -76,6 +80,7 @@ inline std::optional<RunOutcome> read_outcome(const std::filesystem::path& dir) 
     o.reached = j.at("reached").get<bool>();
     o.steps = j.at("steps").get<std::int64_t>();
     o.opt_seconds = j.at("opt_seconds").get<double>();
+    o.cpu_seconds = j.value("cpu_seconds", 0.0);
     o.final_metric = j.at("final_metric").get<double>();
     return o;
   } catch (const nlohmann::json::exception&) {
@@ -163,11 +168,12 @@ std::vector<RunOutcome> run_sweep(const std::vector<SweepRun>& runs, const Sweep
       if (!o.error.empty())
         fmt::print(stderr, "error: {}: {}\n", runs[i].label(), o.error);
       else
-        fmt::print("{}: {} ({:.1f} s of optimisation) [{}/{} done, {}]\n", runs[i].label(),
+        fmt::print("{}: {} ({:.1f} s of optimisation, {:.1f} s CPU) [{}/{} done, {}]\n",
+                   runs[i].label(),
                    o.reached ? fmt::format("{:.3f} {} at {} {}", o.final_metric, opt.metric,
                                            opt.step_name, o.steps)
                              : fmt::format("target not reached in {} {}s", o.steps, opt.step_name),
-                   o.opt_seconds, done, todo.size(),
+                   o.opt_seconds, o.cpu_seconds, done, todo.size(),
                    format_duration(std::chrono::duration<double>(Clock::now() - start).count()));
       std::fflush(stdout);
       cv.notify_all();
@@ -216,7 +222,7 @@ inline Spread spread_of(const std::vector<double>& v) {
 struct VariantSummary {
   std::string variant;
   int runs = 0, finished = 0, reached = 0;
-  Spread steps, seconds;  // over the runs that reached the target
+  Spread steps, seconds, cpu;  // over the runs that reached the target
   // Only when every run finished and reached the target is the mean a fair figure.
   bool complete() const { return runs > 0 && reached == runs; }
 };
@@ -228,7 +234,7 @@ inline std::vector<VariantSummary> summarise(const std::vector<SweepRun>& runs,
   for (const auto& v : variants) {
     VariantSummary s;
     s.variant = v;
-    std::vector<double> steps, secs;
+    std::vector<double> steps, secs, cpu;
     for (std::size_t i = 0; i < runs.size(); ++i) {
       if (runs[i].variant != v) continue;
       ++s.runs;
@@ -237,21 +243,26 @@ inline std::vector<VariantSummary> summarise(const std::vector<SweepRun>& runs,
         ++s.reached;
         steps.push_back(static_cast<double>(outcomes[i].steps));
         secs.push_back(outcomes[i].opt_seconds);
+        cpu.push_back(outcomes[i].cpu_seconds);
       }
     }
     s.steps = spread_of(steps);
     s.seconds = spread_of(secs);
+    s.cpu = spread_of(cpu);
     out.push_back(s);
   }
   return out;
 }
 
+enum class Cost { kSteps, kSeconds, kCpuSeconds };
+inline const Spread& cost_of(const VariantSummary& v, Cost c) {
+  return c == Cost::kSteps ? v.steps : c == Cost::kSeconds ? v.seconds : v.cpu;
+}
+
 // reference mean / variant mean, when both variants reached the target in every run.
-inline std::optional<double> speedup(const VariantSummary& ref, const VariantSummary& v,
-                                     bool seconds) {
+inline std::optional<double> speedup(const VariantSummary& ref, const VariantSummary& v, Cost c) {
   if (!ref.complete() || !v.complete()) return std::nullopt;
-  const double a = seconds ? ref.seconds.mean : ref.steps.mean;
-  const double b = seconds ? v.seconds.mean : v.steps.mean;
+  const double a = cost_of(ref, c).mean, b = cost_of(v, c).mean;
   if (!(b > 0)) return std::nullopt;
   return a / b;
 }
@@ -278,36 +289,41 @@ inline SummaryTable summary_table(const std::vector<VariantSummary>& rows,
     return r ? fmt::format("{:.2f}x", *r) : std::string("-");
   };
   auto csv_num = [](double x) { return std::isfinite(x) ? fmt::format("{}", x) : std::string(); };
+  const Cost costs[3] = {Cost::kSteps, Cost::kSeconds, Cost::kCpuSeconds};
+  const std::string names[3] = {step_name + "s", "seconds", "cpu_seconds"};
   std::string md = fmt::format(
-      "| variant | runs reaching {} | {}s (mean ± sd [min, max]) | "
-      "optimisation seconds (mean ± sd [min, max])",
+      "| variant | runs reaching {} | {}s (mean ± sd [min, max]) | optimisation seconds, wall "
+      "clock | optimisation seconds, CPU of the run's thread",
       target, step_name);
-  std::string sep = "|---|---|---|---";
-  std::string csv = fmt::format(
-      "variant,runs,finished,reached,{0}s_mean,{0}s_sd,{0}s_min,{0}s_max,"
-      "seconds_mean,seconds_sd,seconds_min,seconds_max",
-      step_name);
+  std::string sep = "|---|---|---|---|---";
+  std::string csv = "variant,runs,finished,reached";
+  for (const auto& n : names) csv += fmt::format(",{0}_mean,{0}_sd,{0}_min,{0}_max", n);
   for (const auto* r : refs) {
-    md += fmt::format(" | speed-up over {} ({}s / seconds)", r->variant, step_name);
+    md += fmt::format(" | speed-up over {} ({}s / wall / CPU)", r->variant, step_name);
     sep += "|---";
-    csv += fmt::format(",speedup_{0}s_vs_{1},speedup_seconds_vs_{1}", step_name, r->variant);
+    for (const auto& n : names) csv += fmt::format(",speedup_{}_vs_{}", n, r->variant);
   }
   md += " |\n" + sep + "|\n";
   csv += "\n";
   for (const auto& row : rows) {
     std::string reach = fmt::format("{}/{}", row.reached, row.runs);
     if (row.finished < row.runs) reach += fmt::format(" ({} unfinished)", row.runs - row.finished);
-    md += fmt::format("| {} | {} | {} | {}", row.variant, reach,
-                      row.reached ? cell(row.steps, 0) : "not reached",
-                      row.reached ? cell(row.seconds, 1) : "not reached");
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}", row.variant, row.runs, row.finished,
-                       row.reached, csv_num(row.steps.mean), csv_num(row.steps.sd),
-                       csv_num(row.steps.min), csv_num(row.steps.max), csv_num(row.seconds.mean),
-                       csv_num(row.seconds.sd), csv_num(row.seconds.min), csv_num(row.seconds.max));
+    md += fmt::format("| {} | {}", row.variant, reach);
+    csv += fmt::format("{},{},{},{}", row.variant, row.runs, row.finished, row.reached);
+    for (int c = 0; c < 3; ++c) {
+      const Spread& s = cost_of(row, costs[c]);
+      md += " | " + (row.reached ? cell(s, c == 0 ? 0 : 1) : std::string("not reached"));
+      csv += fmt::format(",{},{},{},{}", csv_num(s.mean), csv_num(s.sd), csv_num(s.min),
+                         csv_num(s.max));
+    }
     for (const auto* r : refs) {
-      const auto e = speedup(*r, row, false), s = speedup(*r, row, true);
-      md += fmt::format(" | {} / {}", ratio(e), ratio(s));
-      csv += fmt::format(",{},{}", e ? csv_num(*e) : "", s ? csv_num(*s) : "");
+      std::vector<std::string> parts;
+      for (Cost c : costs) {
+        const auto x = speedup(*r, row, c);
+        parts.push_back(ratio(x));
+        csv += "," + (x ? csv_num(*x) : std::string());
+      }
+      md += fmt::format(" | {}", fmt::join(parts, " / "));
     }
     md += " |\n";
     csv += "\n";
