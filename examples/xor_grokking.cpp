@@ -88,7 +88,9 @@ int train(const Settings& s, const run::CommonOptions& common) {
                              {"epsilon", s.epsilon}},
                     .columns = columns,
                     .resumable_settings = {"steps"},
-                    .total_steps = s.steps};
+                    .checkpoint_every = 0,  // unused: checkpoints follow the log schedule
+                    .total_steps = s.steps,
+                    .step_name = "step"};
   run::Run r(common, spec, run::default_out_dir("xor_grokking"));
   if (r.resumed()) {
     run::load_parameters(r.checkpoint(), "model.", named);
