@@ -3,7 +3,16 @@
 // Every */plain_step benchmark is one full training step: forward, task loss, weight
 // gradients, optimiser update. Every */grokalign_step adds lambda times the GrokAlign
 // penalty with one random output projection (J^T v with create_graph, then one reverse
-// pass over everything). Models, optimisers and inputs are built before the timed loop;
+// pass over everything). The alignment penalties (align/alignment_penalty.hpp,
+// align/jacobian_alignment.hpp), with the same lambda, replace it in:
+//   */centroid_align_step      mean_b (1 - A_b), A_b the cosine of J^T 1 and x_b (one
+//                              recorded VJP)
+//   */jacobian_align_step      mean_b (1 - JA_b) from the training pass, one output projection:
+//                              one recorded VJP and J x by a reverse pass over it
+//   */jacobian_align_fwd_step  the same through the model: J x by a forward pass on duals,
+//                              then one recorded VJP on its primal (the task loss keeps its
+//                              own forward pass) Models, optimisers and inputs are built before the
+//                              timed loop;
 // the loop holds only what a training loop repeats each step (the graph is rebuilt every
 // step, as in PyTorch).
 //
@@ -80,6 +89,49 @@ void set_flops(benchmark::State& state, double flops) {
       benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The regulariser a step adds to its task loss.
+enum class Reg { kPlain, kGrokAlign, kCentroidAlign, kJacobianAlign, kJacobianAlignForward };
+
+Reg grokalign_if(bool align) {
+  return align ? Reg::kGrokAlign : Reg::kPlain;
+}
+
+const char* step_name(Reg r) {
+  switch (r) {
+    case Reg::kPlain:
+      return "/plain_step";
+    case Reg::kGrokAlign:
+      return "/grokalign_step";
+    case Reg::kCentroidAlign:
+      return "/centroid_align_step";
+    case Reg::kJacobianAlign:
+      return "/jacobian_align_step";
+    case Reg::kJacobianAlignForward:
+      return "/jacobian_align_fwd_step";
+  }
+  return "";
+}
+
+// The penalty of `reg` for the output `out` = model(x) of the step's forward pass (x requires
+// grad unless reg is kPlain); undefined for kPlain.
+template <class T, class Model>
+ga::Var<T> penalty_of(Reg reg, Model& model, const ga::Var<T>& out, const ga::Var<T>& x,
+                      ga::Generator& gen, const ga::align::PenaltyOptions& penalty) {
+  switch (reg) {
+    case Reg::kPlain:
+      return ga::Var<T>();
+    case Reg::kGrokAlign:
+      return ga::align::grokalign_penalty_from(out, x, gen, penalty);
+    case Reg::kCentroidAlign:
+      return ga::align::centroid_alignment_penalty_from(out, x);
+    case Reg::kJacobianAlign:
+      return ga::align::jacobian_alignment_penalty_from(out, x, gen);
+    case Reg::kJacobianAlignForward:
+      return ga::align::jacobian_alignment_penalty<T>(model, x.value(), gen);
+  }
+  return ga::Var<T>();
+}
+
 // One optimiser step from the weight gradients of `loss`. backward(params) rather than
 // backward(): the input of a GrokAlign step requires grad, and a plain backward() would also
 // form its (unused) gradient.
@@ -109,16 +161,15 @@ DenseSetup<T> dense_setup(const ga::Shape& input, index_t classes, ga::Generator
 
 template <class T, class Model>
 void run_dense_step(benchmark::State& state, Model& model, const DenseSetup<T>& d,
-                    ga::Optimizer<T>& opt, double lambda, bool align, ga::Generator& gen,
+                    ga::Optimizer<T>& opt, double lambda, Reg reg, ga::Generator& gen,
                     ga::align::PenaltyOptions penalty = {}) {
   auto params = model.trainable_parameters();
   for (auto _ : state) {
-    const ga::Var<T> x(d.x, align);
+    const ga::Var<T> x(d.x, reg != Reg::kPlain);
     const ga::Var<T> out = model(x);
     ga::Var<T> loss = ga::mse(out, d.target);
-    if (align)
-      loss =
-          loss + ga::align::grokalign_penalty_from(out, x, gen, penalty) * static_cast<T>(lambda);
+    if (reg != Reg::kPlain)
+      loss = loss + penalty_of<T>(reg, model, out, x, gen, penalty) * static_cast<T>(lambda);
     update(loss, params, opt);
     benchmark::DoNotOptimize(params[0].value().data());
   }
@@ -134,13 +185,15 @@ ga::nn::Sequential<T> mlp_model(const std::vector<index_t>& n, double init_scale
 }
 
 template <class T>
-void mlp_step(benchmark::State& state, std::vector<index_t> sizes, index_t batch, bool align,
+void mlp_step(benchmark::State& state, std::vector<index_t> sizes, index_t batch, Reg reg,
               ga::align::FirstProduct first) {
   ga::Generator gen(0);
   auto mlp = mlp_model<T>(sizes, 8.0, gen);
   const auto d = dense_setup<T>(ga::Shape{batch, sizes.front()}, sizes.back(), gen);
   ga::AdamW<T> opt(mlp.trainable_parameters(), {.lr = 1e-3, .weight_decay = 1e-2});
-  run_dense_step<T>(state, mlp, d, opt, 1e-4, align, gen, {.first_product = first});
+  run_dense_step<T>(state, mlp, d, opt, 1e-4, reg, gen, {.first_product = first});
+  if (reg != Reg::kPlain && reg != Reg::kGrokAlign) return;  // FLOPs counted for these two
+  const bool align = reg == Reg::kGrokAlign;
   const bool gram = first == ga::align::FirstProduct::kGram ||
                     (first == ga::align::FirstProduct::kAuto && gram_chosen(sizes, batch));
   set_flops(state, mlp_flops(sizes, batch, align, gram));
@@ -162,25 +215,25 @@ void xor_step(benchmark::State& state, bool align) {
   }
   auto mlp = ga::nn::make_mlp<T>(p, width, 2, 1, false, gen);
   ga::SGD<T> opt(mlp.trainable_parameters(), {.lr = 0.1, .weight_decay = 0.1});
-  run_dense_step<T>(state, mlp, DenseSetup<T>{x, y, 1}, opt, 1.0, align, gen);
+  run_dense_step<T>(state, mlp, DenseSetup<T>{x, y, 1}, opt, 1.0, grokalign_if(align), gen);
   set_flops(state, mlp_flops({p, width, 1}, n, align));
 }
 
 template <class T>
-void cnn_step(benchmark::State& state, index_t channels, index_t size, bool align) {
+void cnn_step(benchmark::State& state, index_t channels, index_t size, Reg reg) {
   const index_t batch = 64;
   ga::Generator gen(0);
   auto cnn = ga::nn::make_cnn<T>(channels, size, 10, gen);
   const auto d = dense_setup<T>(ga::Shape{batch, channels, size, size}, 10, gen);
   ga::AdamW<T> opt(cnn.trainable_parameters(), {.lr = 1e-3, .weight_decay = 1e-3});
-  run_dense_step<T>(state, cnn, d, opt, 1e-3, align, gen);
+  run_dense_step<T>(state, cnn, d, opt, 1e-3, reg, gen);
 }
 
 // ------------------------------------------------------------------------------------------
 // Transformer: tokens (a, b, =), CE on the last position's logits.
 // ------------------------------------------------------------------------------------------
 template <class T>
-void transformer_step(benchmark::State& state, bool align) {
+void transformer_step(benchmark::State& state, Reg reg) {
   const index_t batch = 256;
   ga::nn::TransformerConfig cfg;
   ga::Generator gen(0);
@@ -196,11 +249,14 @@ void transformer_step(benchmark::State& state, bool align) {
   ga::AdamW<T> opt(model.trainable_parameters(),
                    {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.98, .weight_decay = 1.0});
   auto params = model.trainable_parameters();
+  // The map the penalties are taken on (for the forward-mode route, which evaluates it on
+  // duals; there the embeddings enter as constants, so W_E gets no penalty gradient).
+  auto sub_map = [&](const auto& e) { return model.from_embedding(e); };
   for (auto _ : state) {
     const ga::Var<T> e = model.embed(tokens);  // requires grad through W_E
     const ga::Var<T> logits = model.from_embedding(e);
     ga::Var<T> loss = ga::cross_entropy(logits, target);
-    if (align) loss = loss + ga::align::grokalign_penalty_from(logits, e, gen) * T(1e-3);
+    if (reg != Reg::kPlain) loss = loss + penalty_of<T>(reg, sub_map, logits, e, gen, {}) * T(1e-3);
     update(loss, params, opt);
     benchmark::DoNotOptimize(params[0].value().data());
   }
@@ -270,21 +326,20 @@ void register_type() {
   const std::string t = type_name<T>();
   const std::vector<index_t> mnist{784, 196, 196, 196, 10};
   constexpr auto kAuto = ga::align::FirstProduct::kAuto;
-  for (bool align : {false, true}) {
-    const std::string step = align ? "/grokalign_step" : "/plain_step";
-    add("mnist_mlp/" + t + step, mlp_step<T>, mnist, index_t(256), align, kAuto);
-  }
+  for (Reg reg : {Reg::kPlain, Reg::kGrokAlign, Reg::kCentroidAlign, Reg::kJacobianAlign,
+                  Reg::kJacobianAlignForward})
+    add("mnist_mlp/" + t + step_name(reg), mlp_step<T>, mnist, index_t(256), reg, kAuto);
   // The same GrokAlign step with J^T v formed at the input: what the generic double
   // backward costs, without the Gram form of the first layer.
-  add("mnist_mlp/" + t + "/grokalign_step_direct", mlp_step<T>, mnist, index_t(256), true,
-      ga::align::FirstProduct::kDirect);
+  add("mnist_mlp/" + t + "/grokalign_step_direct", mlp_step<T>, mnist, index_t(256),
+      Reg::kGrokAlign, ga::align::FirstProduct::kDirect);
   add("mnist_mlp/" + t + "/centroids", mlp_centroids<T>);
   add("mnist_mlp/" + t + "/pc1", mlp_pc1<T>);
   add("mnist_mlp/" + t + "/adamw_update", mlp_adamw<T>);
   for (index_t b : {64, 1024})
     for (bool align : {false, true})
       add("mnist_mlp_b" + std::to_string(b) + "/" + t + (align ? "/grokalign_step" : "/plain_step"),
-          mlp_step<T>, mnist, b, align, kAuto);
+          mlp_step<T>, mnist, b, grokalign_if(align), kAuto);
   for (int depth : {2, 3, 4, 5, 6}) {
     std::vector<index_t> sizes{784};
     for (int i = 1; i < depth; ++i) sizes.push_back(196);
@@ -292,15 +347,16 @@ void register_type() {
     for (bool align : {false, true})
       add("mlp_depth" + std::to_string(depth) + "/" + t +
               (align ? "/grokalign_step" : "/plain_step"),
-          mlp_step<T>, sizes, index_t(256), align, kAuto);
+          mlp_step<T>, sizes, index_t(256), grokalign_if(align), kAuto);
   }
-  for (bool align : {false, true}) {
-    const std::string step = align ? "/grokalign_step" : "/plain_step";
-    add("cnn28/" + t + step, cnn_step<T>, index_t(1), index_t(28), align);
-    add("cnn32/" + t + step, cnn_step<T>, index_t(3), index_t(32), align);
-    add("transformer/" + t + step, transformer_step<T>, align);
-    add("xor/" + t + step, xor_step<T>, align);
+  for (Reg reg : {Reg::kPlain, Reg::kGrokAlign, Reg::kCentroidAlign, Reg::kJacobianAlign,
+                  Reg::kJacobianAlignForward}) {
+    add("cnn28/" + t + step_name(reg), cnn_step<T>, index_t(1), index_t(28), reg);
+    add("cnn32/" + t + step_name(reg), cnn_step<T>, index_t(3), index_t(32), reg);
+    add("transformer/" + t + step_name(reg), transformer_step<T>, reg);
   }
+  for (bool align : {false, true})
+    add("xor/" + t + step_name(grokalign_if(align)), xor_step<T>, align);
   add("gemm/" + t + "/peak", gemm_peak<T>);
 }
 
