@@ -257,7 +257,9 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
     outcome.cpu_seconds = cpu_seconds;
     outcome.final_metric = test_acc;
     if (outcome.reached) break;
-    if (epoch % s.log_every == 0 && r.checkpoint_due(epoch)) {
+    // At the cap too, so that a resume with a larger --max_epochs carries on from here.
+    const bool at_cap = epoch == s.max_epochs && common.checkpoint_every != 0;
+    if ((epoch % s.log_every == 0 && r.checkpoint_due(epoch)) || at_cap) {
       run::Checkpoint c;
       run::save_parameters(c, "model.", named);
       run::save_state(c, "adamw.", opt);
@@ -402,6 +404,10 @@ int main(int argc, char** argv) {
       for (int k = 0; k < seeds; ++k)
         runs.push_back(
             {v.name, common.seed + k, out / v.name / fmt::format("seed{}", common.seed + k)});
+    if (resuming)  // a run that gave up at a lower cap carries on to a raised --max_epochs
+      for (const auto& rr : runs)
+        if (auto o = run::read_outcome(rr.dir); o && !o->reached && o->steps < s.max_epochs)
+          std::filesystem::remove(run::done_path(rr.dir));
     if (!resuming) {
       for (const auto& rr : runs)
         if (std::filesystem::exists(rr.dir / "checkpoint.bin") ||
