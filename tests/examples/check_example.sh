@@ -23,7 +23,7 @@ set +e
 "$program" --lr -1 --out "$work/bad" >"$work/bad.out" 2>"$work/bad.err"
 rc=$?
 set -e
-[[ $rc -ne 0 ]] || fail "--lr -1 exited 0"
+[[ $rc -eq 2 ]] || fail "--lr -1 exited $rc, not 2"
 [[ $(wc -l <"$work/bad.err") -eq 1 ]] || fail "--lr -1 printed $(wc -l <"$work/bad.err") lines: $(cat "$work/bad.err")"
 grep -q -- "--lr" "$work/bad.err" || fail "the error does not name --lr: $(cat "$work/bad.err")"
 [[ ! -e "$work/bad/stats.csv" ]] || fail "--lr -1 still wrote a run"

@@ -56,7 +56,8 @@ class Progress {
     if (opt_.quiet) return;
     const auto now = Clock::now();
     const double since = seconds_between(last_draw_, now);
-    if (since < (tty_ ? 0.1 : opt_.plain_interval) && step != total_) return;
+    // The last step is drawn by finish(), with the total time, not twice.
+    if (since < (tty_ ? 0.1 : opt_.plain_interval) || step >= total_) return;
     last_draw_ = now;
     draw(false);
   }
