@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
         "GrokAlign penalty");
     run::CommonOptions common;
     run::add_common_flags(app, common);
-    Settings s;
+    Settings s = preset("default");  // so --help shows the default size
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--lambda_jac", &Settings::lambda_jac, "Weight of the GrokAlign penalty (0: off)");
     flags.add("--loss_fn", &Settings::loss_fn, "Task loss: mse (one-hot targets) or ce")

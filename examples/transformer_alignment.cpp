@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
         "modular-addition transformer, with and without the GrokAlign penalty");
     run::CommonOptions common;
     run::add_common_flags(app, common);
-    Settings s;
+    Settings s = preset("default");  // so --help shows the default size
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--lambda_jac", &Settings::lambda_jac,
               "Weight of the GrokAlign penalty on the embedding-to-logits map (0: off)");
