@@ -312,7 +312,9 @@ inline SummaryTable summary_table(const std::vector<VariantSummary>& rows,
     csv += fmt::format("{},{},{},{}", row.variant, row.runs, row.finished, row.reached);
     for (int c = 0; c < 3; ++c) {
       const Spread& s = cost_of(row, costs[c]);
-      md += " | " + (row.reached ? cell(s, c == 0 ? 0 : 1) : std::string("not reached"));
+      md += " | " + (row.reached               ? cell(s, c == 0 ? 0 : 1)
+                     : row.finished < row.runs ? std::string("unfinished")
+                                               : std::string("not reached"));
       csv += fmt::format(",{},{},{},{}", csv_num(s.mean), csv_num(s.sd), csv_num(s.min),
                          csv_num(s.max));
     }
