@@ -132,6 +132,9 @@ class Run {
   nlohmann::json comparable(nlohmann::json c) const {
     c.erase("threads");
     c.erase("library");
+    // Where the files were read from may change (another --data_dir, a moved checkout);
+    // what was read (name, sizes) may not.
+    if (c.contains("data") && c["data"].is_object()) c["data"].erase("source");
     for (const auto& key : spec_.resumable_settings) c["settings"].erase(key);
     return c;
   }
