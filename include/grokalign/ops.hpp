@@ -8,4 +8,5 @@
 #include "grokalign/ops/loss.hpp"
 #include "grokalign/ops/math.hpp"
 #include "grokalign/ops/matmul.hpp"
+#include "grokalign/ops/max.hpp"
 #include "grokalign/ops/reduction.hpp"
