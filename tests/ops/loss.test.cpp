@@ -222,3 +222,12 @@ TEST_CASE("composition: 2-layer tanh MLP with cross-entropy", OP_TAGS("[loss][co
   require_gradcheck(logits, params);
   require_gradcheck(loss, params);
 }
+
+TEST_CASE("cross_entropy names itself and the sample for an out-of-range label",
+          "[ops][loss][errors]") {
+  const Tensor logits = Tensor::zeros({3, 4});
+  CHECK_THROWS_WITH(cross_entropy(logits, Indices({0, 4, 1})),
+                    Catch::Contains("cross_entropy") && Catch::Contains("label 4 of sample 1") &&
+                        Catch::Contains("[0, 4)"));
+  CHECK_THROWS_AS(cross_entropy(Var(logits, true), Indices({0, 1, -1})), grokalign::ShapeError);
+}

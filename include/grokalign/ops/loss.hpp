@@ -58,7 +58,16 @@ X cross_entropy(const X& logits, const Indices& labels) {
   if (logits.rank() != 2 || labels.size() != logits.shape()[0])
     detail::throw_shape("cross_entropy", "logits of shape " + logits.shape().to_string() + " for " +
                                              std::to_string(labels.size()) + " labels");
-  return cross_entropy(logits, one_hot<scalar_of<X>>(labels, logits.shape()[1]));
+  // Checked here rather than left to one_hot, so that the message names the call the user
+  // wrote and the offending sample.
+  const index_t classes = logits.shape()[1];
+  for (index_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] >= classes)
+      detail::throw_shape("cross_entropy", "label " + std::to_string(labels[i]) + " of sample " +
+                                               std::to_string(i) + " is outside [0, " +
+                                               std::to_string(classes) + ") for logits of shape " +
+                                               logits.shape().to_string());
+  return cross_entropy(logits, one_hot<scalar_of<X>>(labels, classes));
 }
 
 // Mean of softplus(z) - y z: binary cross-entropy on logits, stable for any z.
