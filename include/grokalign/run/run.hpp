@@ -130,12 +130,14 @@ class Run {
 
   // The configuration without what may differ between a run and its resumption.
   nlohmann::json comparable(nlohmann::json c) const {
+    if (!c.is_object()) return c;  // a damaged record: compared as it is, and refused
     c.erase("threads");
     c.erase("library");
     // Where the files were read from may change (another --data_dir, a moved checkout);
     // what was read (name, sizes) may not.
     if (c.contains("data") && c["data"].is_object()) c["data"].erase("source");
-    for (const auto& key : spec_.resumable_settings) c["settings"].erase(key);
+    if (c.contains("settings") && c["settings"].is_object())
+      for (const auto& key : spec_.resumable_settings) c["settings"].erase(key);
     return c;
   }
 
@@ -166,7 +168,7 @@ class Run {
     if (!meta.contains("step") || !meta["step"].is_number_integer() || !meta.contains("config"))
       throw CheckpointError("--resume",
                             "'" + checkpoint_path().string() + "' has no step or configuration");
-    refuse_differences(meta["config"], comparable(config_), "");
+    refuse_differences(comparable(meta["config"]), comparable(config_), "");
     start_step_ = meta["step"].get<std::int64_t>();
     stats_ = StatsCsv::resume(stats_path(), spec_.columns, static_cast<double>(start_step_));
     // config.json keeps the original run's record; the resumption is noted beside it.
