@@ -124,11 +124,13 @@ TEST_CASE("nn: train/eval reach every submodule and zero_grad clears gradients",
   for (const auto& [name, m] : outer.named_modules()) CHECK(m->is_training());
 
   sum(outer(Vd(normal(Shape{2, 4}, gen)))).backward();
-  outer.zero_grad();
+  outer.zero_grad(/*set_to_none=*/false);
   for (const auto& p : outer.parameters()) {
     REQUIRE(p.grad().defined());
     CHECK(p.grad().array().abs().maxCoeff() == 0.0);
   }
+  outer.zero_grad();  // PyTorch 2's default: set_to_none
+  for (const auto& p : outer.parameters()) CHECK_FALSE(p.grad().defined());
 }
 
 TEST_CASE("nn: one module definition runs on Tensor, Var, Dual<Tensor> and Dual<Var>", "[nn]") {

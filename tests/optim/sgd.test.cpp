@@ -96,16 +96,16 @@ TEST_CASE("SGD trains on gradients from backward() with in-place zero_grad", "[o
   SGD<double> opt({w}, {.lr = 0.1});
   const double* grad_buffer = nullptr;
   for (int k = 0; k < 3; ++k) {
-    opt.zero_grad();
+    opt.zero_grad(/*set_to_none=*/false);
     sum(w * w).backward();
     if (k == 0) grad_buffer = w.grad().data();
     CHECK(w.grad().data() == grad_buffer);  // backward accumulated into the zeroed buffer
     opt.step();
   }
   check_close(w.value(), {0.512, -1.024, 0.256}, 1e-14);
-  opt.zero_grad();
+  opt.zero_grad(/*set_to_none=*/false);
   check_close(w.grad(), {0, 0, 0}, 0);
-  opt.zero_grad(/*set_to_none=*/true);
+  opt.zero_grad();  // PyTorch 2's default: set_to_none
   CHECK_FALSE(w.grad().defined());
 }
 
@@ -125,7 +125,7 @@ TEST_CASE("Optimisers update only their own parameters and skip those without gr
     check_close(b.grad(), {1.0}, 0);
     check_close(c.value(), {-1.0, 0.5}, 0);
     CHECK_FALSE(opt.state(1).momentum_buffer.defined());
-    opt.zero_grad();
+    opt.zero_grad(/*set_to_none=*/false);
     check_close(a.grad(), {0, 0}, 0);
     check_close(b.grad(), {1.0}, 0);  // not ours to zero
     CHECK_FALSE(c.grad().defined());

@@ -184,9 +184,15 @@ class Module {
   Module& eval() { return train(false); }
   bool is_training() const noexcept { return training_; }
 
-  // Sets every accumulated gradient to zero in place (the buffers are reused next step).
-  void zero_grad() {
-    for (auto& p : named_parameters()) p.second.zero_grad();
+  // Drops every accumulated gradient (set_to_none, the default, as PyTorch 2 and
+  // Optimizer::zero_grad; see there why), or zeroes the buffers in place with false.
+  void zero_grad(bool set_to_none = true) {
+    for (auto& p : named_parameters()) {
+      if (set_to_none)
+        p.second.set_grad(Tensor<T>());
+      else
+        p.second.zero_grad();
+    }
   }
 
   // freeze("embed.W_E") stops that parameter from training: requires_grad becomes false,

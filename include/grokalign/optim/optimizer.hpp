@@ -126,11 +126,14 @@ class Optimizer {
   // For learning-rate schedules; validated like the constructor's option.
   virtual void set_lr(double lr) = 0;
 
-  // Zeroes every parameter's gradient in place, keeping its buffer so that the next
-  // backward() accumulates without allocating. set_to_none drops the buffers instead
-  // (PyTorch's default), so the parameters count as "without gradient" until the next
-  // backward pass reaches them.
-  void zero_grad(bool set_to_none = false) {
+  // Drops every parameter's gradient (set_to_none, the default, as in PyTorch 2), so that a
+  // parameter the next backward pass does not reach counts as "without gradient" and step()
+  // skips it: no weight decay, no moment decay, as PyTorch does. Chosen over zeroing in place
+  // because that would let step() decay an unreached parameter with a zero gradient (a
+  // silent difference from PyTorch), and it costs nothing: the next backward takes its
+  // buffers from the memory cache, so a steady-state step still never touches the heap
+  // (tests/alloc). zero_grad(false) zeroes the buffers in place instead (PyTorch 1's default).
+  void zero_grad(bool set_to_none = true) {
     for (auto& p : params_) {
       if (set_to_none)
         p.set_grad(Tensor<T>());
