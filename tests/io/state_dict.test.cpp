@@ -1,8 +1,10 @@
 // State dicts as directories of .npy files: round trip, all-or-nothing loads, strictness.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <grokalign/io/npy.hpp>
 #include <grokalign/io/state_dict.hpp>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -188,4 +190,24 @@ TEST_CASE("state dict refuses names that are not safe file names", "[io][state_d
   const Named undefined = {{"w", Var<double>()}};
   CHECK_THROWS_WITH(save_state_dict(tmp.path(), undefined), Contains("undefined Var"));
   CHECK(fs::is_empty(tmp.path()));
+}
+
+TEST_CASE("a float64 file loads into a float model rounded, but an overflow is refused",
+          "[io][state_dict][errors]") {
+  TempDir dir;
+  save_npy(dir / "w.npy", Tensor<double>::from({3}, {0.1, -1e30, 1.0 / 3}));
+  std::vector<std::pair<std::string, Var<float>>> model{
+      {"w", Var<float>(Tensor<float>::zeros({3}), true)}};
+  load_state_dict(dir.path(), model);
+  CHECK(model[0].second.value().to_vector() == std::vector<float>{0.1f, -1e30f, 1.0f / 3});
+
+  save_npy(dir / "w.npy", Tensor<double>::from({3}, {1, 2, 1e300}));
+  CHECK_THROWS_WITH(load_state_dict(dir.path(), model),
+                    Contains("load_state_dict") && Contains("w.npy") && Contains("element 2"));
+  CHECK(model[0].second.value().at(2) == 1.0f / 3);  // unchanged
+  // Infinities the file itself holds are loaded as they are.
+  const double inf = std::numeric_limits<double>::infinity();
+  save_npy(dir / "w.npy", Tensor<double>::from({3}, {1, 2, -inf}));
+  load_state_dict(dir.path(), model);
+  CHECK(std::isinf(model[0].second.value().at(2)));
 }

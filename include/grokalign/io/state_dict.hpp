@@ -4,11 +4,18 @@
 // rather than one archive because every tool can read it: NumPy loads any single file,
 // a shell lists and diffs them, and a reference run exported from PyTorch with
 //   for k, v in model.state_dict().items(): np.save(f"{d}/{k}.npy", v.numpy())
-// loads here unchanged (float32 files convert to a double model, see io/npy.hpp).
+// loads here unchanged.
+//
+// The file's dtype need not match the model's, as with PyTorch's load_state_dict (which
+// copies with conversion): a float32 file loads into a double model exactly, and a float64
+// file into a float model rounded to nearest, which is silent by design (it is how a
+// float64 run is evaluated in float32). The one lossy case that is refused is overflow: a
+// finite float64 value beyond float's range would become +-inf in the model.
 //
 // Works on anything that iterates like std::vector<std::pair<std::string, Var<T>>> (what
 // Module::named_parameters() returns), and on any object with such a named_parameters().
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <filesystem>
 #include <ranges>
@@ -101,6 +108,21 @@ inline std::string quoted_list(const std::vector<std::string>& items) {
   return s;
 }
 
+// A float tensor read from a float64 file holds +-inf where the file held a finite value
+// beyond float's range; such a load is refused rather than leave infinities in the model.
+inline void check_no_overflow(const Tensor<float>& t, const std::filesystem::path& path,
+                              const char* op) {
+  bool any_inf = false;
+  for (float v : t) any_inf = any_inf || std::isinf(v);
+  if (!any_inf) return;
+  const Tensor<double> exact = load_npy<double>(path);
+  for (index_t i = 0; i < t.numel(); ++i)
+    if (std::isinf(t.data()[i]) && std::isfinite(exact.data()[i]))
+      throw Error(op, "'" + path.string() + "' holds " + std::to_string(exact.data()[i]) +
+                          " (element " + std::to_string(i) +
+                          "), beyond the range of the float model's parameter");
+}
+
 }  // namespace detail::state_dict
 
 // Writes one "<name>.npy" per parameter into `dir`, creating it if needed. Each file is
@@ -177,6 +199,7 @@ std::vector<std::string> load_state_dict(const std::filesystem::path& dir, const
   for (const auto& [name, var] : params) {
     const auto path = sd::file_for(dir, name);
     Tensor<T> t = load_npy<T>(path);
+    if constexpr (std::is_same_v<T, float>) sd::check_no_overflow(t, path, op);
     if (!(t.shape() == var.shape()))
       throw ShapeError(op, "'" + path.string() + "' holds shape " + t.shape().to_string() +
                                " but parameter '" + name + "' has shape " +
