@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "grokalign/core/arch_notice.hpp"
 #include "grokalign/core/error.hpp"
 #include "grokalign/core/memory.hpp"
 #include "grokalign/core/shape.hpp"
