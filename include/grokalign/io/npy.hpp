@@ -77,13 +77,20 @@ constexpr Dtype dtype_of() noexcept {
 // --- The header: a Python dict literal ---------------------------------------------------
 
 // The subset of Python literals a header can contain; anything else is a parse error.
+struct DictEntry;
 struct Value {
   enum class Kind { str, integer, boolean, none, tuple, list, dict } kind = Kind::none;
   std::string str;
   std::int64_t integer = 0;
   bool boolean = false;
-  std::vector<Value> items;                            // tuple, list
-  std::vector<std::pair<std::string, Value>> entries;  // dict, keys in file order
+  std::vector<Value> items;  // tuple, list
+  // dict, keys in file order. Not std::pair<std::string, Value>: a pair of an incomplete
+  // type inside Value's own definition does not compile with Clang and libstdc++ 12.
+  std::vector<DictEntry> entries;
+};
+struct DictEntry {
+  std::string first;
+  Value second;
 };
 
 inline const char* kind_name(Value::Kind k) noexcept {
@@ -179,7 +186,7 @@ class HeaderParser {
       Value val = parse_value(depth + 1);
       for (const auto& e : v.entries)
         if (e.first == key.str) error("duplicate key '" + key.str + "'");
-      v.entries.emplace_back(std::move(key.str), std::move(val));
+      v.entries.push_back(DictEntry{std::move(key.str), std::move(val)});
       skip_space();
       if (peek() == ',') {
         ++pos_;
