@@ -8,6 +8,7 @@
 // file. Needs zlib (link -lz / ZLIB::ZLIB).
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -55,12 +56,14 @@ inline bool is_gzip(const Bytes& bytes) {
 inline Bytes gunzip(std::string_view op, const std::filesystem::path& path, const Bytes& in) {
   Bytes out;
   // The trailer's ISIZE is the uncompressed size mod 2^32: a good first reservation for
-  // one member under 4 GiB, capped so that a corrupt trailer cannot reserve gigabytes.
+  // one member under 4 GiB, capped so that a corrupt trailer cannot reserve gigabytes, and
+  // by deflate's largest ratio (1032:1), so that a 30-byte file cannot reserve 256 MB
+  // (found by tests/fuzz/gzip.fuzz.cpp: each such reservation cost milliseconds).
   if (in.size() >= 4) {
     const std::size_t n = in.size();
     const std::uint32_t isize = std::uint32_t(in[n - 4]) | std::uint32_t(in[n - 3]) << 8 |
                                 std::uint32_t(in[n - 2]) << 16 | std::uint32_t(in[n - 1]) << 24;
-    out.reserve(std::min<std::size_t>(isize, std::size_t(1) << 28));
+    out.reserve(std::min({std::size_t(isize), std::size_t(1) << 28, n * 1032}));
   }
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) fail_file(op, path, "zlib inflateInit2 failed");
