@@ -9,10 +9,9 @@ int main() {
   ga::Var<double> W2(ga::randn<double>({3, 16}, gen), true);
   auto out = ga::linear(ga::relu(ga::linear(x, W1)), W2);  // [8, 3]
 
-  // GrokAlign: J(x_b)^T v_b for one unit projection per sample, recorded (create_graph)...
-  auto v = ga::randn<double>({8, 3}, gen);
-  auto u = ga::grad<double>({out}, {x}, {ga::Var<double>(v)}, {.create_graph = true})[0];
-  auto penalty = ga::mean(ga::sqrt(ga::maximum(ga::row_sq_norm(u) * 3.0, 1e-8)));
+  // GrokAlign: the batch mean of the Jacobian norm |J(x_b)|_F, estimated from J^T v for one
+  // random projection v per sample, with that backward pass recorded (create_graph)...
+  auto penalty = ga::align::grokalign_penalty_from(out, x, gen);
   auto loss = ga::mse(out, ga::Tensor<double>::zeros({8, 3})) + penalty * 1e-3;
 
   // ...so the loss can be differentiated through it: weight gradients of loss + penalty.
