@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
     flags.add("--lr", &Settings::lr, "SGD learning rate");
     flags.add("--steps", &Settings::steps, "Full-batch SGD steps");
     flags.add("--n_logs", &Settings::n_logs, "Log-spaced logging points");
-    if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
-    flags.apply(preset(common.smoke ? "smoke" : common.preset));
+    if (int rc = run::parse_flags(app, argc, argv, &common); rc >= 0) return rc;
+    flags.apply(preset(common.smoke ? "smoke" : common.preset), common);
     run::require_positive("--train_per_class", double(s.train_per_class));
     run::require_positive("--width", double(s.width));
     run::require_positive("--depth", double(s.depth));

@@ -302,8 +302,8 @@ int main(int argc, char** argv) {
     flags.add("--attack_steps", &Settings::attack_steps, "APGD-CE iterations");
     flags.add("--attack_eps", &Settings::attack_eps, "L-inf radius of the attack, in pixels");
     flags.add("--pc1_samples", &Settings::pc1_samples, "Test images for PC1");
-    if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
-    flags.apply(preset(common.smoke ? "smoke" : common.preset));
+    if (int rc = run::parse_flags(app, argc, argv, &common); rc >= 0) return rc;
+    flags.apply(preset(common.smoke ? "smoke" : common.preset), common);
     run::require_nonnegative("--lambda_jac", s.lambda_jac);
     run::require_positive("--lr", s.lr);
     run::require_nonnegative("--weight_decay", s.weight_decay);

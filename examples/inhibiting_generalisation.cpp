@@ -195,8 +195,8 @@ int main(int argc, char** argv) {
     flags.add("--n_logs", &Settings::n_logs, "Log-spaced logging epochs");
     flags.add("--stat_samples", &Settings::stat_samples,
               "Training digits for jacobian_norm and the centroid columns");
-    if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
-    flags.apply(preset(common.smoke ? "smoke" : common.preset));
+    if (int rc = run::parse_flags(app, argc, argv, &common); rc >= 0) return rc;
+    flags.apply(preset(common.smoke ? "smoke" : common.preset), common);
     run::require_positive("--n_train", double(s.n_train));
     run::require_positive("--n_test", double(s.n_test));
     run::require_positive("--width", double(s.width));

@@ -247,8 +247,8 @@ int main(int argc, char** argv) {
               "Training inputs the alignment is taken over (0: all)");
     flags.add("--key_fraction", &Settings::key_fraction,
               "A key frequency's norm exceeds this fraction of the largest");
-    if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
-    flags.apply(preset(common.smoke ? "smoke" : common.preset));
+    if (int rc = run::parse_flags(app, argc, argv, &common); rc >= 0) return rc;
+    flags.apply(preset(common.smoke ? "smoke" : common.preset), common);
     run::require_nonnegative("--lambda_jac", s.lambda_jac);
     run::require_positive("--lr", s.lr);
     run::require_nonnegative("--weight_decay", s.weight_decay);

@@ -168,8 +168,8 @@ int main(int argc, char** argv) {
     flags.add("--lambda_jac", &Settings::lambda_jac, "Weight of the GrokAlign penalty (0: none)");
     flags.add("--steps", &Settings::steps, "Full-batch SGD steps");
     flags.add("--log_every", &Settings::log_every, "Steps between logged rows (and checkpoints)");
-    if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
-    flags.apply(preset(common.smoke ? "smoke" : common.preset));
+    if (int rc = run::parse_flags(app, argc, argv, &common); rc >= 0) return rc;
+    flags.apply(preset(common.smoke ? "smoke" : common.preset), common);
     run::require_positive("--n", double(s.n));
     run::require_flag(s.p >= 2, "--p", "at least 2", double(s.p));
     run::require_nonnegative("--epsilon", s.epsilon);

@@ -209,6 +209,44 @@ TEST_CASE("stats.csv resume keeps rows up to the step and checks the header", "[
   REQUIRE_THROWS_WITH(s.write({1.0}), Contains("1 values for 2 columns"));
 }
 
+namespace {
+struct ResumableSettings {
+  double lr = 1e-3;
+  std::int64_t epochs = 100;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumableSettings, lr, epochs)
+}  // namespace
+
+TEST_CASE("flags: --resume DIR takes what the command line leaves out from the run", "[run]") {
+  TempDir dir;
+  grokalign_test::write_file(
+      dir / "config.json",
+      R"({"settings": {"lr": 0.5, "epochs": 9}, "seed": 4, "dtype": "f32", "preset": "paper"})");
+  ResumableSettings s;
+  run::CommonOptions c;
+  CLI::App app("test");
+  run::add_common_flags(app, c);
+  run::SettingsFlags<ResumableSettings> flags(app, s);
+  flags.add("--lr", &ResumableSettings::lr, "learning rate");
+  flags.add("--epochs", &ResumableSettings::epochs, "epochs");
+  const std::string folder = dir.path().string();
+  std::vector<const char*> argv = {"prog", "--resume", folder.c_str(), "--epochs", "12"};
+  REQUIRE(run::parse_flags(app, static_cast<int>(argv.size()), argv.data(), &c) == -1);
+  flags.apply(ResumableSettings{}, c);
+  CHECK(s.lr == 0.5);     // from the run
+  CHECK(s.epochs == 12);  // given again: kept (Run then checks it may change)
+  CHECK(c.seed == 4);
+  CHECK(c.dtype == "f32");
+  CHECK(c.preset == "paper");
+  run::CommonOptions none;
+  none.resume = (dir / "missing").string();
+  REQUIRE_THROWS_WITH(run::inherit_common_flags(app, none), Contains("no config.json"));
+  grokalign_test::write_file(dir / "config.json", "{not json");
+  run::CommonOptions broken;
+  broken.resume = folder;
+  REQUIRE_THROWS_AS(run::inherit_common_flags(app, broken), run::FlagError);
+}
+
 TEST_CASE("flags: presets fill what the command line did not set", "[run]") {
   struct Settings {
     double lr = 1e-3;

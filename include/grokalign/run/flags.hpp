@@ -9,8 +9,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -67,6 +70,41 @@ inline void add_common_flags(CLI::App& app, CommonOptions& o,
                "Do not stop when the loss or a gradient turns NaN or Inf");
 }
 
+// DIR/config.json of the run that --resume DIR continues.
+inline nlohmann::json read_resumed_config(const std::string& dir) {
+  const auto path = std::filesystem::path(dir) / "config.json";
+  std::ifstream in(path);
+  if (!in) throw FlagError("--resume", "'" + dir + "' holds no config.json: is it a run folder?");
+  try {
+    nlohmann::json config = nlohmann::json::parse(in);
+    if (!config.is_object())
+      throw FlagError("--resume", "'" + path.string() + "' is not an object");
+    return config;
+  } catch (const nlohmann::json::exception& e) {
+    throw FlagError("--resume", "'" + path.string() + "' is not valid JSON: " + e.what());
+  }
+}
+
+// On --resume DIR, the shared flags the command line leaves out (seed, dtype, preset, smoke)
+// are the resumed run's, from DIR/config.json.
+inline void inherit_common_flags(const CLI::App& app, CommonOptions& o) {
+  if (o.resume.empty()) return;
+  const nlohmann::json config = read_resumed_config(o.resume);
+  try {
+    if (app.count("--seed") == 0 && config.contains("seed"))
+      o.seed = config["seed"].get<std::uint64_t>();
+    if (app.count("--dtype") == 0 && config.contains("dtype"))
+      o.dtype = config["dtype"].get<std::string>();
+    if (config.contains("preset")) {
+      const auto preset = config["preset"].get<std::string>();
+      if (app.count("--smoke") == 0 && preset == "smoke") o.smoke = true;
+      if (app.count("--preset") == 0 && preset != "smoke") o.preset = preset;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw FlagError("--resume", "'" + o.resume + "/config.json' is malformed: " + e.what());
+  }
+}
+
 // Binds the fields of a settings struct S to flags, and fills every field whose flag was
 // not given from a preset after parsing (apply).
 template <class S>
@@ -92,6 +130,20 @@ class SettingsFlags {
   void apply(const S& preset) {
     for (auto& f : fill_) f(preset);
   }
+  // The same, except that a resumed run (--resume DIR) takes what the command line does not
+  // say from DIR/config.json, so `--resume DIR` alone continues the run as it was started.
+  // S converts to and from JSON (it is what config.json's "settings" holds).
+  void apply(const S& preset, const CommonOptions& common) {
+    if (common.resume.empty()) return apply(preset);
+    nlohmann::json merged = preset;
+    merged.update(read_resumed_config(common.resume).value("settings", nlohmann::json::object()));
+    try {
+      apply(merged.get<S>());
+    } catch (const nlohmann::json::exception& e) {
+      throw FlagError("--resume", "the settings in '" + common.resume +
+                                      "/config.json' do not fit this program: " + e.what());
+    }
+  }
 
  private:
   CLI::App& app_;
@@ -100,8 +152,10 @@ class SettingsFlags {
 };
 
 // Parses argv. Returns -1 to go on, or the exit code (0 after --help, 2 on a bad flag with a
-// one-line message on stderr).
-inline int parse_flags(CLI::App& app, int argc, const char* const* argv) {
+// one-line message on stderr). With `common`, a --resume run inherits the shared flags it was
+// started with (inherit_common_flags).
+inline int parse_flags(CLI::App& app, int argc, const char* const* argv,
+                       CommonOptions* common = nullptr) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return fmt::format("error: {} (see --help)\n", e.what());
   });
@@ -111,6 +165,7 @@ inline int parse_flags(CLI::App& app, int argc, const char* const* argv) {
     // --help and --version exit 0; every refusal exits 2, whatever CLI11's own code.
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (common) inherit_common_flags(app, *common);
   return -1;
 }
 
