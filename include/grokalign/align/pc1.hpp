@@ -3,6 +3,7 @@
 // s_1^2 / sum_i s_i^2 from the singular values of the C x d Jacobian (no centring).
 #include <Eigen/SVD>
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "grokalign/transforms.hpp"
@@ -15,10 +16,13 @@ struct Pc1Stats {
   T mean;                // over the batch
 };
 
-// PC1 of one Jacobian given as a C x d row-major map; 0 for a zero Jacobian.
+// PC1 of one Jacobian given as a C x d row-major map; 0 for a zero Jacobian, NaN for one
+// holding NaN or infinity (Eigen's SVD refuses such input and leaves its singular values
+// unset: reading them gave garbage, found by the [errors] catalogue of issue 11).
 template <class Derived>
 typename Derived::Scalar pc1_of(const Eigen::MatrixBase<Derived>& jac) {
   using S = typename Derived::Scalar;
+  if (!jac.allFinite()) return std::numeric_limits<S>::quiet_NaN();
   const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic> dense = jac;
   Eigen::BDCSVD<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>> svd(dense);
   const auto s = svd.singularValues();
@@ -40,9 +44,15 @@ Pc1Stats<T> pc1(Model&& model, const Tensor<T>& x, index_t chunk = 64,
     const index_t n = std::min(chunk, B - start);
     const Tensor<T> jac = per_sample_jacobian<T>(model, x.rows(start, n), mode);  // [n, C, d]
     const index_t C = jac.shape()[1], d = jac.shape()[2];
+    // A non-finite input sample gets NaN, as in the penalties: a ReLU network's Jacobian
+    // there is finite but meaningless (docs/alignment.md).
+    const index_t per = x.numel() / B;
+    const auto xm = x.matrix(B, per);
     for (index_t b = 0; b < n; ++b)
       r.per_sample.data()[start + b] =
-          pc1_of(typename Tensor<T>::ConstMatrixMap(jac.data() + b * C * d, C, d));
+          xm.row(start + b).allFinite()
+              ? pc1_of(typename Tensor<T>::ConstMatrixMap(jac.data() + b * C * d, C, d))
+              : std::numeric_limits<T>::quiet_NaN();
   }
   r.mean = B ? r.per_sample.array().mean() : T(0);
   return r;

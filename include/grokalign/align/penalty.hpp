@@ -7,6 +7,7 @@
 // Built only on the engine's public transforms: grad(..., create_graph) for J^T v and
 // forward mode through Dual<Var> for J u.
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -72,6 +73,22 @@ Tensor<T> random_unit_rows(index_t rows, index_t cols, Generator& gen) {
       m(r, 0) = T(1);
   }
   return t;
+}
+
+// A sample whose input is not finite has no meaningful Jacobian, yet a ReLU network's comes
+// out finite (NaN > 0 is false: the masks pick a pattern), so the penalty would silently be
+// a number. Its term is made NaN instead, so the penalty and its gradients are NaN and the
+// run's non-finite guard stops the step (docs/alignment.md). The check is one pass over x
+// and allocates only when it finds something.
+template <Scalar T>
+Var<T> nan_where_input_nonfinite(const Var<T>& S, const Tensor<T>& x) {
+  const index_t B = S.shape()[0], d = B ? x.numel() / B : 0;
+  const auto xm = x.matrix(B, d);
+  if (xm.allFinite()) return S;
+  Tensor<T> mark = Tensor<T>::zeros(Shape{B});
+  for (index_t b = 0; b < B; ++b)
+    if (!xm.row(b).allFinite()) mark.data()[b] = std::numeric_limits<T>::quiet_NaN();
+  return S + Var<T>(mark);
 }
 
 template <Scalar T>
@@ -141,7 +158,7 @@ Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen
     }
   }
   if (!exact) S = S * (static_cast<T>(C) / static_cast<T>(k));
-  return detail::finish_penalty(S, opt);
+  return detail::finish_penalty(detail::nan_where_input_nonfinite(S, x.value()), opt);
 }
 
 // Penalty of `model` (a callable on Var<T>, and on Dual<Var<T>> for the input-projection
@@ -167,7 +184,7 @@ Var<T> grokalign_penalty(Model&& model, const Tensor<T>& x, Generator& gen,
     S = accumulate(S, row_sq_norm(ju));
   }
   S = S * (static_cast<T>(d) / static_cast<T>(opt.projections));
-  return detail::finish_penalty(S, opt);
+  return detail::finish_penalty(detail::nan_where_input_nonfinite(S, x), opt);
 }
 
 }  // namespace grokalign::align
