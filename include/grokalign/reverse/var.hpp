@@ -4,6 +4,7 @@
 // inputs (as Vars) and, where its rules need it, its output value. Handles are reference
 // counted; the graph lives as long as some Var reaches it.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -139,6 +140,10 @@ struct Node : RefCounted {
   virtual Tensor<T> jvp(const Tensor<T>* tangents) = 0;
 
   Shape out_shape;
+  // The thread whose reverse pass is walking this node (0: none). A pass claims every node
+  // it walks, so a second thread walking the same graph at the same time is refused with an
+  // AutodiffError instead of corrupting the scratch below (docs/engine.md, "Threads").
+  std::atomic<std::uintptr_t> walker{0};
   // Engine scratch, valid during one traversal (identified by `mark`).
   std::uint64_t mark = 0;
   bool needed = false;
