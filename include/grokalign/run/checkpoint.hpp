@@ -253,6 +253,9 @@ class Checkpoint {
         if (!je.at("shape").is_array() || je.at("shape").size() > 6)
           throw fail("entry '" + name + "' has an impossible shape");
         for (const auto& d : je.at("shape")) {
+          // A number that is not an integer (2e32) would convert out of range: undefined
+          // behaviour (found by tests/fuzz/checkpoint.fuzz.cpp).
+          if (!d.is_number_integer()) throw fail("entry '" + name + "' has an impossible shape");
           const auto v = d.get<std::int64_t>();
           if (v < 0 || (v > 0 && numel > (std::numeric_limits<std::uint64_t>::max() / 8) /
                                              static_cast<std::uint64_t>(v)))
@@ -260,6 +263,8 @@ class Checkpoint {
           numel *= static_cast<std::uint64_t>(v);
           shape.push_back(v);
         }
+        if (!je.at("offset").is_number_unsigned() || !je.at("bytes").is_number_unsigned())
+          throw fail("entry '" + name + "' does not fit the file");
         const auto offset = je.at("offset").get<std::uint64_t>();
         const auto len = je.at("bytes").get<std::uint64_t>();
         if (len != numel * elem || offset > payload_len || len > payload_len - offset)
