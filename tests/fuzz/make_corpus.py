@@ -90,8 +90,10 @@ put("checkpoint", "empty.bin", checkpoint({}, []))
 config = {"program": "fuzz", "settings": {"lr": 0.001, "width": 8}, "data": {"name": "xor"},
           "seed": 0, "dtype": "f64", "preset": "default"}
 stats = b"step,loss,acc\n1,0.9,0.5\n2,0.5,0.75\n3,0.25,1\n4,0.125,1\n"
+config_json = json.dumps(dict(config, threads=1, library={"version": "0.1"})).encode()
 put("resume", "matching.txt",
-    json.dumps({"step": 2, "config": config}).encode() + b"\0" + stats + b"\0" + b"[]")
+    json.dumps({"step": 2, "config": config}).encode() + b"\0" + stats + b"\0" + b"[]" + b"\0" +
+    config_json)
 put("resume", "cut_row.txt",
     json.dumps({"step": 3, "config": config}).encode() + b"\0" + stats + b"4,0.1" + b"\0")
 other = dict(config, dtype="f32")

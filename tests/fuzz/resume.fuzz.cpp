@@ -1,22 +1,23 @@
 // What `--resume DIR` reads besides the checkpoint's arrays: the configuration stored in
 // the checkpoint (compared with this run's, setting by setting), stats.csv (cut back to the
-// checkpoint's step) and resumes.json (appended to). The input is three parts separated by
-// NUL bytes: the checkpoint's meta JSON, stats.csv, resumes.json. A folder is made of them
-// and a Run is opened on it, as every example program does.
+// checkpoint's step), resumes.json (appended to) and config.json (whose settings and shared
+// flags a `--resume DIR` run inherits). The input is four parts separated by NUL bytes: the
+// checkpoint's meta JSON, stats.csv, resumes.json, config.json. A folder is made of them,
+// the shared flags are inherited from it, and a Run is opened on it, as the programs do.
 #include "fuzz_support.hpp"
 #include "grokalign/run/run.hpp"
 
 namespace {
 
-std::vector<std::string> split3(const std::uint8_t* data, std::size_t size) {
+std::vector<std::string> split4(const std::uint8_t* data, std::size_t size) {
   std::vector<std::string> parts(1);
   for (std::size_t i = 0; i < size; ++i) {
-    if (data[i] == 0 && parts.size() < 3)
+    if (data[i] == 0 && parts.size() < 4)
       parts.emplace_back();
     else
       parts.back() += static_cast<char>(data[i]);
   }
-  parts.resize(3);
+  parts.resize(4);
   return parts;
 }
 
@@ -24,7 +25,7 @@ std::vector<std::string> split3(const std::uint8_t* data, std::size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace run = grokalign::run;
-  const auto parts = split3(data, size);
+  const auto parts = split4(data, size);
   const auto dir = grokalign_fuzz::scratch_dir() / "run";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -34,6 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     grokalign_fuzz::write_file(dir / "resumes.json",
                                reinterpret_cast<const std::uint8_t*>(parts[2].data()),
                                parts[2].size());
+  if (!parts[3].empty())
+    grokalign_fuzz::write_file(dir / "config.json",
+                               reinterpret_cast<const std::uint8_t*>(parts[3].data()),
+                               parts[3].size());
   run::Checkpoint c;
   try {
     c.meta() = nlohmann::json::parse(parts[0]);
@@ -55,6 +60,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   spec.data = {{"name", "xor"}, {"source", "memory"}};
   spec.columns = {"step", "loss", "acc"};
   spec.resumable_settings = {"epochs"};
+  grokalign_fuzz::expect_ok_or_error([&] {
+    CLI::App app;
+    run::CommonOptions inherited;
+    run::add_common_flags(app, inherited);
+    const char* argv[] = {"fuzz"};
+    app.parse(1, argv);
+    inherited.resume = dir.string();
+    run::inherit_common_flags(app, inherited);
+  });
   grokalign_fuzz::expect_ok_or_error([&] {
     run::Run r(common, spec, dir);
     r.log({double(r.start_step() + 1), 0.5, 1.0});
