@@ -245,7 +245,8 @@ TEST_CASE("npy converts float32 files to double and float64 files to float", "[i
   CHECK(load_npy<float>(dir / "d.npy").to_vector() == std::vector<float>{1.5f, -2.0f, 3.25f, 0.0f});
 }
 
-TEST_CASE("npy refuses corrupt and unsupported input with a message saying why", "[io][npy]") {
+TEST_CASE("npy refuses corrupt and unsupported input with a message saying why",
+          "[io][npy][errors]") {
   const std::string good = kNumpyArange2x3F8;
   const std::string data = le_bytes<double>({0, 1, 2, 3, 4, 5});
   auto with_header = [&](const std::string& h) { return make_npy(h, data); };
@@ -339,7 +340,7 @@ TEST_CASE("npy refuses corrupt and unsupported input with a message saying why",
   }
 }
 
-TEST_CASE("npy never crashes on truncated or scrambled files", "[io][npy]") {
+TEST_CASE("npy never crashes on truncated or scrambled files", "[io][npy][errors]") {
   // Every prefix of a valid file, and the file with each header byte replaced, must give
   // a grokalign::Error or a tensor; anything else (a crash, std::bad_alloc, ...) fails.
   const std::string good = kNumpyVectorF4;
@@ -357,7 +358,8 @@ TEST_CASE("npy never crashes on truncated or scrambled files", "[io][npy]") {
   }
 }
 
-TEST_CASE("npy files: errors name the file, shapes are checked, writes are atomic", "[io][npy]") {
+TEST_CASE("npy files: errors name the file, shapes are checked, writes are atomic",
+          "[io][npy][errors]") {
   TempDir dir;
   const auto missing = dir / "missing.npy";
   CHECK_THROWS_WITH(load_npy<double>(missing),
