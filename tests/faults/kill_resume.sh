@@ -18,6 +18,9 @@ AG="$1" TA="$2" DIFF="$3" WORK="$4"
 seed="${KILL_RESUME_SEED:-$(( $(date +%s) % 32768 ))}"
 RANDOM=$seed
 echo "kill_resume.sh: seed $seed (KILL_RESUME_SEED=$seed replays it)"
+# What an interrupted earlier run may have left: a mounted tmpfs, an immutable folder.
+umount "$WORK/tmpfs" 2>/dev/null || true
+chattr -R -i "$WORK" 2>/dev/null || true
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
@@ -164,8 +167,10 @@ break_mid_run() {
 }
 
 if chattr +i "$WORK" 2>/dev/null && chattr -i "$WORK" 2>/dev/null; then
+  trap 'chattr -R -i "$WORK/ro" 2>/dev/null || true' EXIT
   break_mid_run "unwritable output folder (chattr +i)" "$WORK/ro" chattr +i
   chattr -i "$WORK/ro/grokalign_ce/seed0"
+  trap - EXIT
 elif [[ $(id -u) -ne 0 ]]; then
   break_mid_run "unwritable output folder (chmod a-w)" "$WORK/ro" chmod a-w
   chmod u+w "$WORK/ro/grokalign_ce/seed0"
