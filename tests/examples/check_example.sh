@@ -63,6 +63,15 @@ for csv in "${stats[@]}"; do
     }' "$csv" || fail "stats.csv check failed"
 done
 
+# Resuming the finished run with --resume alone (settings from its config.json) changes
+# nothing it wrote.
+before="$(cat "${stats[@]}")"
+"$program" --resume "$work/run" --quiet >"$work/resume.out" 2>&1 || {
+  cat "$work/resume.out"
+  fail "--resume of the finished smoke run exited non-zero"
+}
+[[ "$(cat "${stats[@]}")" == "$before" ]] || fail "--resume of a finished run changed stats.csv"
+
 # The figure, where matplotlib is installed.
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
   "$root/scripts/plot" "$work/run" -o "$work/figure.png" >"$work/plot.out" 2>&1 || {

@@ -280,6 +280,7 @@ TEST_CASE("flags: presets fill what the command line did not set", "[run]") {
   for (std::vector<const char*> bad : {std::vector<const char*>{"--dtype", "f16"},
                                        {"--preset", "huge"},
                                        {"--threads", "0"},
+                                       {"--seed", "-1"},
                                        {"--epochs", "many"},
                                        {"--no-such-flag"}}) {
     Settings s3;

@@ -46,6 +46,7 @@ struct CommonOptions {
 inline void add_common_flags(CLI::App& app, CommonOptions& o,
                              const std::vector<std::string>& presets = {"default", "paper"}) {
   app.add_option("--seed", o.seed, "Seed of every random generator of the run")
+      ->check(CLI::NonNegativeNumber)  // otherwise -1 silently wraps to 2^64 - 1
       ->capture_default_str();
   app.add_option("--data_dir", o.data_dir,
                  "Folder holding the data sets (default: $GROKALIGN_DATA, else data/)");
