@@ -323,7 +323,8 @@ inline SummaryTable summary_table(const std::vector<VariantSummary>& rows,
       for (Cost c : costs) {
         const auto x = speedup(*r, row, c);
         parts.push_back(ratio(x));
-        csv += "," + (x ? csv_num(*x) : std::string());
+        csv += ',';
+        if (x) csv += csv_num(*x);
       }
       md += fmt::format(" | {}", fmt::join(parts, " / "));
     }
