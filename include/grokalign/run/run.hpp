@@ -180,6 +180,8 @@ class Run {
       } catch (const nlohmann::json::exception&) {
         resumes = nlohmann::json::array();
       }
+      // A record damaged or written by hand starts afresh rather than stopping the run.
+      if (!resumes.is_array()) resumes = nlohmann::json::array();
     }
     resumes.push_back({{"step", start_step_}, {"threads", common_.threads}, {"config", config_}});
     detail::write_file_atomically(record, resumes.dump(2) + "\n", "resumes.json");
