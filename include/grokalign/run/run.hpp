@@ -31,6 +31,11 @@
 #include "grokalign/run/progress.hpp"
 #include "grokalign/run/stats.hpp"
 
+// The commit a program was built from, when its build links a definition (our examples
+// link one that CMake generates); a weak declaration, so that programs without it still link
+// and record "unknown".
+extern "C" const char* grokalign_build_commit() __attribute__((weak));
+
 namespace grokalign::run {
 
 struct RunSpec {
@@ -121,11 +126,7 @@ class Run {
 
  private:
   static const char* git_commit() {
-#ifdef GROKALIGN_GIT_COMMIT
-    return GROKALIGN_GIT_COMMIT;
-#else
-    return "unknown";
-#endif
+    return grokalign_build_commit ? grokalign_build_commit() : "unknown";
   }
 
   // The configuration without what may differ between a run and its resumption.
