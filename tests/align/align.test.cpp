@@ -11,6 +11,8 @@
 #include <grokalign/nn.hpp>
 #include <grokalign/ops/conv.hpp>
 
+#include "tiny_transformer.hpp"
+
 namespace ga = grokalign;
 using T = double;
 using Tensor = ga::Tensor<T>;
@@ -293,28 +295,12 @@ TEST_CASE("penalty weight gradient matches finite differences: CNN", "[align][hi
   check_penalty_gradient(model, x, W, {.estimator = ga::align::Estimator::kInputProjections});
 }
 
-namespace {
-// A tiny modular-addition transformer and embedded inputs for its sub-map
-// (token embeddings -> last-position logits), the map the paper aligns.
-struct TinyTransformer {
-  ga::Generator gen{21};
-  ga::nn::Transformer<T> model = ga::nn::make_transformer<T>(
-      {.p = 5, .d_model = 6, .n_heads = 2, .d_head = 3, .d_mlp = 8, .n_ctx = 3}, gen);
-  Tensor embedded = model.embed<Tensor>(ga::Indices({0, 1, 5, 3, 4, 5}, ga::Shape{2, 3}));
-  std::vector<Var> params = model.trainable_parameters();
-  auto sub_map() const {
-    return [this](const auto& e) { return model.from_embedding(e); };
-  }
-};
-}  // namespace
+using grokalign_test::TinyTransformer;
 
 TEST_CASE("penalty weight gradient matches finite differences: transformer sub-map",
           "[align][higher-order]") {
   TinyTransformer t;
-  // W_E is not used by the sub-map (it starts from embeddings): only the others count.
-  std::vector<Var> used;
-  for (const auto& [name, p] : t.model.named_parameters())
-    if (name != "embed.W_E") used.push_back(p);
+  std::vector<Var> used = t.sub_map_parameters();
   check_penalty_gradient(t.sub_map(), t.embedded, used, {}, 1e-5);
   check_penalty_gradient(t.sub_map(), t.embedded, used,
                          {.estimator = ga::align::Estimator::kInputProjections}, 1e-5);

@@ -11,6 +11,8 @@
 #include <grokalign/grokalign.hpp>
 #include <grokalign/nn.hpp>
 
+#include "tiny_transformer.hpp"
+
 namespace ga = grokalign;
 namespace al = grokalign::align;
 using T = double;
@@ -294,27 +296,12 @@ TEST_CASE("penalty weight gradients match finite differences: CNN", "[align][hig
   check_all_penalties(cnn, x, cnn.trainable_parameters(), 1e-6, 1000, /*all_estimators=*/false);
 }
 
-namespace {
-// A tiny modular-addition transformer and embedded inputs for its sub-map
-// (token embeddings -> last-position logits), the map the paper aligns.
-struct TinyTransformer {
-  ga::Generator gen{21};
-  ga::nn::Transformer<T> model = ga::nn::make_transformer<T>(
-      {.p = 5, .d_model = 6, .n_heads = 2, .d_head = 3, .d_mlp = 8, .n_ctx = 3}, gen);
-  Tensor embedded = model.embed<Tensor>(ga::Indices({0, 1, 5, 3, 4, 5}, ga::Shape{2, 3}));
-  auto sub_map() const {
-    return [this](const auto& e) { return model.from_embedding(e); };
-  }
-};
-}  // namespace
+using grokalign_test::TinyTransformer;
 
 TEST_CASE("penalty weight gradients match finite differences: transformer sub-map",
           "[align][higher-order]") {
   TinyTransformer t;
-  // W_E is not used by the sub-map (it starts from embeddings): only the others count.
-  std::vector<Var> used;
-  for (const auto& [name, p] : t.model.named_parameters())
-    if (name != "embed.W_E") used.push_back(p);
+  std::vector<Var> used = t.sub_map_parameters();
   auto sub = t.sub_map();
   check_all_penalties(sub, t.embedded, used, 1e-5, 40, /*all_estimators=*/false);
 }
