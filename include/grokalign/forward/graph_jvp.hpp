@@ -48,7 +48,25 @@ std::vector<Tensor<T>> jvp_graph(const std::vector<Var<T>>& outputs,
   }
 
   const std::uint64_t mark = detail::next_traversal_mark();
-  std::vector<detail::Node<T>*> order;
+  // Every node this pass writes into is claimed for this thread first, as a reverse pass
+  // does: another thread's pass over the same graph is refused instead of corrupted.
+  std::vector<detail::Node<T>*> order, claimed;
+  detail::NodeClaims<T> claims(claimed);
+  auto claim = [&](detail::Node<T>* n) {
+    if (claims.claim(n)) return;
+    claims.release();
+    detail::throw_autodiff(op, "another thread is differentiating the same graph (node '" +
+                                   std::string(n->name()) +
+                                   "'); one graph takes one pass at a time (docs/engine.md, "
+                                   "\"Threads\")");
+  };
+  std::vector<detail::Node<T>*> roots;
+  for (const auto& o : outputs) roots.push_back(o.node());
+  std::vector<std::pair<detail::Node<T>*, int>> stack;
+  detail::topological_order(roots, mark, order, stack, claim);
+  for (const auto& in : unique)
+    if (detail::Node<T>* n = in.node()) claim(n);
+
   // Tags and tangents left on nodes by a rule that throws would corrupt later passes.
   struct Cleanup {
     const std::vector<Var<T>>& inputs;
@@ -79,10 +97,6 @@ std::vector<Tensor<T>> jvp_graph(const std::vector<Var<T>>& outputs,
     if (detail::Node<T>* n = v.node()) return n->mark == mark ? n->buf_t : Tensor<T>();
     return v.impl()->mark == mark ? unique_tangents[v.impl()->slot] : Tensor<T>();
   };
-
-  std::vector<detail::Node<T>*> roots;
-  for (const auto& o : outputs) roots.push_back(o.node());
-  detail::topological_order(roots, mark, order);
 
   std::vector<Tensor<T>> in_tangents;
   for (detail::Node<T>* n : order) {  // producers first

@@ -32,16 +32,10 @@ namespace detail {
 enum class LeafSink { kTargets, kAccumulate };
 
 // The bookkeeping of one reverse pass, reused across passes (see ScratchLease).
-// Identifies the calling thread to Node::walker: the address of a thread-local object.
-inline std::uintptr_t this_thread_token() noexcept {
-  thread_local char token;
-  return reinterpret_cast<std::uintptr_t>(&token);
-}
-
 template <Scalar T, class G>
 struct PassScratch {
   GraphWalk<T> walk;
-  std::vector<Node<T>*> claimed;  // nodes whose walker this pass set (and must reset)
+  std::vector<Node<T>*> claimed;  // storage of the pass's NodeClaims
   std::vector<G> results, gx;
   std::vector<char> reached;
   std::unique_ptr<bool[]> flags;
@@ -67,7 +61,11 @@ template <Scalar T, class G>
 class ReversePass {
  public:
   ReversePass(std::span<const Var<T>> targets, LeafSink mode)
-      : targets_(targets), mode_(mode), mark_(next_traversal_mark()), s_(*lease_) {
+      : targets_(targets),
+        mode_(mode),
+        mark_(next_traversal_mark()),
+        s_(*lease_),
+        claims_(s_.claimed) {
     s_.results.resize(targets.size());
     s_.reached.assign(targets.size(), 0);
   }
@@ -79,8 +77,7 @@ class ReversePass {
 
   void run(std::span<const Var<T>> outputs, std::span<const G> seeds) {
     for (const auto& o : outputs) s_.walk.roots.push_back(o.node());
-    s_.walk.run(mark_);
-    claim_nodes();
+    walk_and_claim();
     tag_targets();
     mark_needed();
     for (std::size_t i = 0; i < outputs.size(); ++i) sink(outputs[i], G(seeds[i]));
@@ -196,31 +193,20 @@ class ReversePass {
     }
     gx.clear();
   }
-  // Marks every node of the walk as this thread's. A node another thread is walking means
-  // two passes over one graph at once, which would corrupt both: refused. A node this
-  // thread already holds belongs to an enclosing pass (a transform run inside a rule).
-  void claim_nodes() {
-    const std::uintptr_t me = this_thread_token();
-    for (Node<T>* n : s_.walk.order) {
-      std::uintptr_t owner = 0;
-      if (n->walker.compare_exchange_strong(owner, me, std::memory_order_acquire,
-                                            std::memory_order_relaxed)) {
-        s_.claimed.push_back(n);
-      } else if (owner != me) {
-        release_nodes();
-        s_.walk.order.clear();  // the other thread's nodes are not ours to reset
-        throw_autodiff("grad",
-                       "another thread is differentiating the same graph (node '" +
-                           std::string(n->name()) +
-                           "'); one graph takes one pass at a time: give each thread its own "
-                           "forward pass (docs/engine.md, \"Threads\")");
-      }
-    }
+  // Orders the nodes, claiming each for this thread before stamping it. A node another
+  // thread is walking means two passes over one graph at once, which would corrupt both:
+  // refused, leaving that thread's nodes untouched.
+  void walk_and_claim() {
+    topological_order(s_.walk.roots, mark_, s_.walk.order, s_.walk.stack, [this](Node<T>* n) {
+      if (claims_.claim(n)) return;
+      claims_.release();
+      s_.walk.order.clear();  // nothing of ours to reset: our stamps are our own mark
+      throw_autodiff("grad", "another thread is differentiating the same graph (node '" +
+                                 std::string(n->name()) +
+                                 "'); one graph takes one pass at a time: give each thread its own "
+                                 "forward pass (docs/engine.md, \"Threads\")");
+    });
     claimed_ = true;
-  }
-  void release_nodes() {
-    for (Node<T>* n : s_.claimed) n->walker.store(0, std::memory_order_release);
-    s_.claimed.clear();
   }
   void clear_scratch() {
     if (!claimed_) return;  // refused, or failed before the walk: nothing of ours to reset
@@ -236,7 +222,7 @@ class ReversePass {
         t.impl()->slot = -1;
       }
     }
-    release_nodes();
+    claims_.release();
   }
 
   std::span<const Var<T>> targets_;
@@ -245,6 +231,7 @@ class ReversePass {
   std::uint64_t mark_;
   ScratchLease<PassScratch<T, G>> lease_;
   PassScratch<T, G>& s_;
+  NodeClaims<T> claims_;
 };
 
 template <Scalar T>
