@@ -11,9 +11,17 @@
 //   baseline_ce    cross-entropy (the fair control for GrokAlign CE; the reference lacks it)
 //   grokalign_ce   CE + 1e-3 * GrokAlign penalty (Jacobian norm, one random projection)
 //   grokalign_mse  MSE + 1e-4 * GrokAlign penalty
+//   centroid_align_ce, centroid_align_mse
+//                  CE or MSE + lambda_align * mean_b (1 - A_b), trained on centroid alignment
+//   jacobian_align_ce, jacobian_align_mse
+//                  CE or MSE + lambda_align * mean_b (1 - JA_b), trained on Jacobian
+//                  alignment (|J x|^2 / (|x|^2 |J|_F^2), one random projection)
 //   grokfast       MSE, gradients filtered by Grokfast EMA (alpha 0.8, lamb 0.1)
 //   noise          MSE on inputs plus N(0, sigma^2), sigma = max(0.06 (1 - train acc), 0.03)
 //   custom         --loss_fn, --lambda_jac, --grokfast, --adv_training as given
+// Every variant logs centroid alignment and Jacobian alignment (exact) on the first 256 test
+// digits. --lambda_align takes a list (e.g. 0.01,0.1,1): each alignment variant then runs
+// once per value, as <variant>_l<value>.
 // Sizes: --preset paper is the reference; the default is the same recipe (it already fits a
 // 2-core CPU: GrokAlign CE groks in 2240, 2430, 2450 epochs at seeds 0-2, ~165 s of one
 // core's CPU time each; the reference: 2340, its CE baseline 14000); --smoke is 128/128
@@ -29,6 +37,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <optional>
@@ -46,15 +55,19 @@ struct Settings {
   std::int64_t batch_size = 256;
   std::int64_t log_every = 10, max_epochs = 100000;
   double target = 0.85;
-  double lambda_jac_ce = 1e-3, lambda_jac_mse = 1e-4;  // the GrokAlign variants' weights
+  double lambda_jac_ce = 1e-3, lambda_jac_mse = 1e-4;   // the GrokAlign variants' weights
+  double lambda_centroid = 0.1, lambda_jacobian = 0.1;  // the alignment variants' weights
   double grokfast_alpha = 0.8, grokfast_lamb = 0.1;
   double noise_max = 0.06, noise_min = 0.03;  // sigma = max(noise_max (1 - acc), noise_min)
   std::int64_t centroid_samples = 256;        // test digits for the logged alignment
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Settings, n_train, n_test, depth, width, bias, init_scale, lr,
-                                   weight_decay, batch_size, log_every, max_epochs, target,
-                                   lambda_jac_ce, lambda_jac_mse, grokfast_alpha, grokfast_lamb,
-                                   noise_max, noise_min, centroid_samples)
+// With defaults: a sweep.json written before a field existed still resumes.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Settings, n_train, n_test, depth, width, bias,
+                                                init_scale, lr, weight_decay, batch_size, log_every,
+                                                max_epochs, target, lambda_jac_ce, lambda_jac_mse,
+                                                lambda_centroid, lambda_jacobian, grokfast_alpha,
+                                                grokfast_lamb, noise_max, noise_min,
+                                                centroid_samples)
 
 Settings preset(const std::string& name, bool smoke) {
   Settings s;  // "paper" and "default" are the same recipe (see the header)
@@ -71,22 +84,46 @@ struct Variant {
   std::string name, loss_fn = "mse";
   double lambda_jac = 0;
   bool grokfast = false, adv_training = false;
+  std::string align = "none";  // "centroid" or "jacobian": trained on that alignment
+  double lambda_align = 0;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Variant, name, loss_fn, lambda_jac, grokfast, adv_training)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Variant, name, loss_fn, lambda_jac, grokfast,
+                                                adv_training, align, lambda_align)
 
-const std::vector<std::string> kVariants = {"baseline",      "baseline_ce", "grokalign_ce",
-                                            "grokalign_mse", "grokfast",    "noise"};
+const std::vector<std::string> kVariants = {"baseline",          "baseline_ce",
+                                            "grokalign_ce",      "grokalign_mse",
+                                            "centroid_align_ce", "centroid_align_mse",
+                                            "jacobian_align_ce", "jacobian_align_mse",
+                                            "grokfast",          "noise"};
+const std::string kDefaultVariants =
+    "baseline,baseline_ce,grokalign_ce,grokalign_mse,grokfast,noise";
 
-Variant variant(const std::string& name, const Settings& s, std::optional<double> lambda_jac,
-                const Variant& custom) {
-  if (name == "baseline") return {name, "mse"};
-  if (name == "baseline_ce") return {name, "ce"};
-  if (name == "grokalign_ce") return {name, "ce", lambda_jac.value_or(s.lambda_jac_ce)};
-  if (name == "grokalign_mse") return {name, "mse", lambda_jac.value_or(s.lambda_jac_mse)};
-  if (name == "grokfast") return {name, "mse", 0, true};
-  if (name == "noise") return {name, "mse", 0, false, true};
+// The variants a name stands for: one, or for an alignment variant one per --lambda_align
+// value when several are given (named <name>_l<value>, so each gets its own row and folder).
+std::vector<Variant> variants(const std::string& name, const Settings& s,
+                              std::optional<double> lambda_jac,
+                              const std::vector<double>& lambda_align, const Variant& custom) {
+  const auto aligned = [&](const char* align, const char* loss, double fallback) {
+    if (lambda_align.empty())
+      return std::vector<Variant>{{name, loss, 0, false, false, align, fallback}};
+    std::vector<Variant> out;
+    for (double l : lambda_align)
+      out.push_back({lambda_align.size() == 1 ? name : fmt::format("{}_l{:g}", name, l), loss, 0,
+                     false, false, align, l});
+    return out;
+  };
+  if (name == "baseline") return {{name, "mse"}};
+  if (name == "baseline_ce") return {{name, "ce"}};
+  if (name == "grokalign_ce") return {{name, "ce", lambda_jac.value_or(s.lambda_jac_ce)}};
+  if (name == "grokalign_mse") return {{name, "mse", lambda_jac.value_or(s.lambda_jac_mse)}};
+  if (name == "centroid_align_ce") return aligned("centroid", "ce", s.lambda_centroid);
+  if (name == "centroid_align_mse") return aligned("centroid", "mse", s.lambda_centroid);
+  if (name == "jacobian_align_ce") return aligned("jacobian", "ce", s.lambda_jacobian);
+  if (name == "jacobian_align_mse") return aligned("jacobian", "mse", s.lambda_jacobian);
+  if (name == "grokfast") return {{name, "mse", 0, true}};
+  if (name == "noise") return {{name, "mse", 0, false, true}};
   if (name == "custom")
-    return {name, custom.loss_fn, lambda_jac.value_or(0), custom.grokfast, custom.adv_training};
+    return {{name, custom.loss_fn, lambda_jac.value_or(0), custom.grokfast, custom.adv_training}};
   throw run::FlagError("--variants", fmt::format("unknown variant '{}'; choose from {}, custom",
                                                  name, fmt::join(kVariants, ", ")));
 }
@@ -164,20 +201,19 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
   nlohmann::json settings = s;
   settings.update(nlohmann::json(v));
   settings["variant"] = v.name;
-  run::Run r(common,
-             {.program = "accelerating_grokking",
-              .settings = settings,
-              .data = {{"name", "mnist"},
-                       {"source", d.source},
-                       {"n_train", s.n_train},
-                       {"n_test", s.n_test}},
-              .columns = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                          "penalty", "centroid_alignment", "opt_seconds", "opt_cpu_seconds"},
-              .resumable_settings = {"max_epochs"},
-              .checkpoint_every = 100,
-              .total_steps = s.max_epochs,
-              .step_name = "epoch"},
-             "");
+  run::Run r(
+      common,
+      {.program = "accelerating_grokking",
+       .settings = settings,
+       .data =
+           {{"name", "mnist"}, {"source", d.source}, {"n_train", s.n_train}, {"n_test", s.n_test}},
+       .columns = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "penalty",
+                   "centroid_alignment", "jacobian_alignment", "opt_seconds", "opt_cpu_seconds"},
+       .resumable_settings = {"max_epochs"},
+       .checkpoint_every = 100,
+       .total_steps = s.max_epochs,
+       .step_name = "epoch"},
+      "");
 
   // Optimisation time: wall clock, and CPU time of this thread (a shared machine inflates it
   // far less; with --threads 1 it is the whole cost of the run's arithmetic).
@@ -187,11 +223,13 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
     const Tensor<T> out_test = model(d.x_test);
     train_acc = metrics::argmax_accuracy(out_train, d.y_train);
     const double test_acc = metrics::argmax_accuracy(out_test, d.y_test);
-    const auto align =
-        align::centroids(model, d.x_test.rows(0, std::min<index_t>(s.centroid_samples, s.n_test)));
+    const Tensor<T> probe = d.x_test.rows(0, std::min<index_t>(s.centroid_samples, s.n_test));
+    const auto centroid = align::centroids(model, probe);
+    const auto jacobian = align::jacobian_alignment(model, probe);
     r.log({double(epoch), data_loss(out_train, d.t_train, ce), train_acc,
            data_loss(out_test, d.t_test, ce), test_acc, penalty,
-           align.alignment.array().template cast<double>().mean(), opt_seconds, cpu_seconds});
+           centroid.alignment.array().template cast<double>().mean(), double(jacobian.mean),
+           opt_seconds, cpu_seconds});
     status.update(index, epoch, test_acc);
     r.progress().update(epoch, {{"train", train_acc}, {"test", test_acc}});
     return test_acc;
@@ -228,12 +266,18 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
         const T sigma = static_cast<T>(std::max(s.noise_max * (1 - train_acc), s.noise_min));
         for (index_t i = 0; i < xb.numel(); ++i) xb.data()[i] += sigma * T(noise.normal());
       }
-      const Var<T> xv(xb, v.lambda_jac > 0);
+      const bool penalised = v.lambda_jac > 0 || (v.align != "none" && v.lambda_align > 0);
+      const Var<T> xv(xb, penalised);
       const Var<T> out = model(xv);
       Var<T> loss = ce ? cross_entropy(out, batches.targets()) : mse(out, batches.targets());
-      if (v.lambda_jac > 0) {
-        const Var<T> pen = align::grokalign_penalty_from(out, xv, proj);
-        loss = loss + pen * static_cast<T>(v.lambda_jac);
+      if (penalised) {
+        // The variant's penalty term, its weight applied; `penalty` logs it unweighted.
+        const auto [pen, weight] =
+            v.lambda_jac > 0 ? std::pair{align::grokalign_penalty_from(out, xv, proj), v.lambda_jac}
+            : v.align == "centroid"
+                ? std::pair{align::centroid_alignment_penalty_from(out, xv), v.lambda_align}
+                : std::pair{align::jacobian_alignment_penalty_from(out, xv, proj), v.lambda_align};
+        loss = loss + pen * static_cast<T>(weight);
         pen_sum += pen.item();
       }
       opt.zero_grad(true);
@@ -310,9 +354,10 @@ int main(int argc, char** argv) {
     flags.add("--target", &Settings::target, "Stop once test accuracy exceeds this");
     flags.add("--grokfast_alpha", &Settings::grokfast_alpha, "Grokfast EMA alpha");
     flags.add("--grokfast_lamb", &Settings::grokfast_lamb, "Grokfast EMA lamb");
-    std::string variants_flag = fmt::format("{}", fmt::join(kVariants, ","));
-    app.add_option("--variants", variants_flag,
-                   "Comma-separated variants: " + variants_flag + ", or custom")
+    std::string variants_flag = kDefaultVariants;
+    app.add_option(
+           "--variants", variants_flag,
+           fmt::format("Comma-separated variants: {}, or custom", fmt::join(kVariants, ", ")))
         ->capture_default_str();
     int seeds = 1, jobs = 1;
     bool summary_only = false;
@@ -325,6 +370,12 @@ int main(int argc, char** argv) {
     double lambda_jac = 0;
     auto* lambda_opt = app.add_option("--lambda_jac", lambda_jac,
                                       "GrokAlign weight (grokalign_ce 1e-3, grokalign_mse 1e-4)");
+    std::vector<double> lambda_align;
+    auto* lambda_align_opt =
+        app.add_option("--lambda_align", lambda_align,
+                       "Alignment penalty weight of the *_align_* variants (centroid 0.1, "
+                       "jacobian 0.1); several values, comma-separated, run one variant each")
+            ->delimiter(',');
     Variant custom{"custom"};
     auto* loss_opt = app.add_option("--loss_fn", custom.loss_fn, "custom variant: mse or ce")
                          ->check(CLI::IsMember({"mse", "ce"}));
@@ -345,8 +396,9 @@ int main(int argc, char** argv) {
       if (!in)
         throw run::FlagError("--resume", "'" + out.string() + "' holds no sweep.json to resume");
       const auto j = nlohmann::json::parse(in);
-      for (const char* f : {"--variants", "--seeds", "--seed", "--lambda_jac", "--loss_fn",
-                            "--grokfast", "--adv_training", "--preset", "--smoke", "--dtype"})
+      for (const char* f :
+           {"--variants", "--seeds", "--seed", "--lambda_jac", "--lambda_align", "--loss_fn",
+            "--grokfast", "--adv_training", "--preset", "--smoke", "--dtype"})
         if (app.get_option(f)->count())
           throw run::FlagError(f,
                                "a resumed sweep keeps its own; give only --resume (and "
@@ -381,6 +433,7 @@ int main(int argc, char** argv) {
                       "in [0, 1]", s.grokfast_alpha);
     run::require_nonnegative("--grokfast_lamb", s.grokfast_lamb);
     if (lambda_opt->count()) run::require_nonnegative("--lambda_jac", lambda_jac);
+    for (double l : lambda_align) run::require_nonnegative("--lambda_align", l);
     const std::int64_t every = common.checkpoint_every < 0 ? 100 : common.checkpoint_every;
     run::require_flag(every % s.log_every == 0, "--checkpoint_every",
                       fmt::format("a multiple of --log_every ({})", s.log_every), double(every));
@@ -394,8 +447,17 @@ int main(int argc, char** argv) {
         rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
       }
       for (const auto& n : names)
-        chosen.push_back(
-            variant(n, s, lambda_opt->count() ? std::optional(lambda_jac) : std::nullopt, custom));
+        for (auto& v :
+             variants(n, s, lambda_opt->count() ? std::optional(lambda_jac) : std::nullopt,
+                      lambda_align, custom))
+          chosen.push_back(std::move(v));
+      if (lambda_align_opt->count() &&
+          std::none_of(chosen.begin(), chosen.end(),
+                       [](const Variant& v) { return v.align != "none"; }))
+        throw run::FlagError("--lambda_align",
+                             "weighs the alignment variants (centroid_align_ce, "
+                             "centroid_align_mse, jacobian_align_ce, jacobian_align_mse); "
+                             "none of them is in --variants");
       if (custom_flags && !(names.size() == 1 && names[0] == "custom"))
         throw run::FlagError("--loss_fn",
                              "--loss_fn, --grokfast and --adv_training define the "

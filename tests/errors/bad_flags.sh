@@ -78,6 +78,7 @@ accelerating_grokking --grokfast_lamb -1 nan
 accelerating_grokking --seeds 0 -1 nan
 accelerating_grokking --jobs 0 -1 nan
 accelerating_grokking --lambda_jac -1 nan
+accelerating_grokking --lambda_align -1 nan 0.1,-1 inf
 transformer_alignment --lambda_jac -1 nan
 transformer_alignment --lr 0 -1 nan
 transformer_alignment --weight_decay -1 nan
