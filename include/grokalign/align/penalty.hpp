@@ -47,6 +47,15 @@ struct PenaltyOptions {
   bool constrained = false;
   double level = 0.0;
   FirstProduct first_product = FirstProduct::kAuto;  // ignored by kInputProjections
+  // Data-parallel training (grokalign/distributed.hpp): this batch is rows
+  // [global_offset, global_offset + B) of a global batch of global_batch rows (0: the batch
+  // is the whole batch). The random projections are then the rows a single process would draw
+  // for those samples (the generator draws [global_batch, .] per projection, so every rank
+  // must hold the same generator state), and the batch mean divides by global_batch, so the
+  // penalties of all ranks add up to the single process's. Not with `constrained`, whose
+  // |level - penalty| does not add up over ranks.
+  index_t global_batch = 0;
+  index_t global_offset = 0;
 };
 
 namespace detail {
@@ -91,18 +100,43 @@ Var<T> nan_where_input_nonfinite(const Var<T>& S, const Tensor<T>& x) {
   return S + Var<T>(mark);
 }
 
+// Unit rows for samples [offset, offset + B) of a global batch: the rows the single process
+// draws, so a sample's projection depends on its global index, not on how the batch is split.
+template <Scalar T>
+Tensor<T> random_unit_rows_of(index_t rows, index_t cols, Generator& gen,
+                              const PenaltyOptions& opt) {
+  if (opt.global_batch == 0) return random_unit_rows<T>(rows, cols, gen);
+  return random_unit_rows<T>(opt.global_batch, cols, gen).rows(opt.global_offset, rows);
+}
+
 template <Scalar T>
 Var<T> finish_penalty(const Var<T>& S, const PenaltyOptions& opt) {
+  if (opt.global_batch > 0) {  // this shard's share of the global batch mean
+    const T inv_g = T(1) / static_cast<T>(opt.global_batch);
+    return opt.form == PenaltyForm::kNorm ? sum(sqrt(maximum(S, T(1e-8)))) * inv_g
+                                          : sum(S) * (T(0.5) * inv_g);
+  }
   Var<T> pen = opt.form == PenaltyForm::kNorm ? mean(sqrt(maximum(S, T(1e-8)))) : mean(S) * T(0.5);
   if (opt.constrained) pen = abs(pen - static_cast<T>(opt.level));
   return pen;
 }
 
 template <Scalar T>
-void check_options(const PenaltyOptions& opt) {
+void check_options(const PenaltyOptions& opt, index_t batch) {
   if (opt.projections < 1 && opt.estimator != Estimator::kExact)
     grokalign::detail::throw_shape("grokalign_penalty", "projections must be at least 1, got " +
                                                             std::to_string(opt.projections));
+  if (opt.global_batch == 0 && opt.global_offset == 0) return;
+  if (opt.global_offset < 0 || opt.global_batch < 1 ||
+      opt.global_offset + batch > opt.global_batch)
+    grokalign::detail::throw_shape(
+        "grokalign_penalty", "a batch of " + std::to_string(batch) + " rows at global_offset " +
+                                 std::to_string(opt.global_offset) + " does not fit a global_batch of " +
+                                 std::to_string(opt.global_batch));
+  if (opt.constrained)
+    grokalign::detail::throw_shape("grokalign_penalty",
+                                   "the constrained penalty |level - penalty| cannot be split over "
+                                   "a global batch (global_batch); compute it on the whole batch");
 }
 
 }  // namespace detail
@@ -114,7 +148,7 @@ template <Scalar T>
 Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen,
                               const PenaltyOptions& opt = {}) {
   constexpr const char* op = "grokalign_penalty";
-  detail::check_options<T>(opt);
+  detail::check_options<T>(opt, x.rank() ? x.shape()[0] : 0);
   detail::require_batched_output(out, x.shape(), op);
   if (opt.estimator == Estimator::kInputProjections)
     grokalign::detail::throw_autodiff(op,
@@ -147,7 +181,7 @@ Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen
       v = Tensor<T>::zeros(out.shape());
       for (index_t b = 0; b < B; ++b) v.data()[b * C + i] = T(1);
     } else {
-      v = detail::random_unit_rows<T>(B, C, gen);
+      v = detail::random_unit_rows_of<T>(B, C, gen, opt);
     }
     if (lead) {
       const Var<T> delta = grad<T>(out, lead->h, Var<T>(v), {.create_graph = true});
@@ -166,7 +200,7 @@ Var<T> grokalign_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen
 template <Scalar T, class Model>
 Var<T> grokalign_penalty(Model&& model, const Tensor<T>& x, Generator& gen,
                          const PenaltyOptions& opt = {}) {
-  detail::check_options<T>(opt);
+  detail::check_options<T>(opt, x.rank() ? x.shape()[0] : 0);
   if (opt.estimator != Estimator::kInputProjections) {
     const Var<T> xv(x, true);
     return grokalign_penalty_from(Var<T>(model(xv)), xv, gen, opt);
@@ -175,7 +209,7 @@ Var<T> grokalign_penalty(Model&& model, const Tensor<T>& x, Generator& gen,
   const index_t B = x.rank() ? x.shape()[0] : 0, d = B ? x.numel() / B : 0;
   Var<T> S;
   for (int i = 0; i < opt.projections; ++i) {
-    const Tensor<T> u = detail::random_unit_rows<T>(B, d, gen).reshape(x.shape());
+    const Tensor<T> u = detail::random_unit_rows_of<T>(B, d, gen, opt).reshape(x.shape());
     const Dual<Var<T>> out = model(Dual<Var<T>>(Var<T>(x), Var<T>(u)));
     detail::require_batched_output(out, x.shape(), "grokalign_penalty");
     const index_t C = out.shape()[1];

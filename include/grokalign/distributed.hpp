@@ -1,0 +1,8 @@
+#pragma once
+// Data-parallel training over MPI (optional; link grokalign::distributed): the MPI
+// environment and communicator, sharding a global batch over ranks, one flat allreduce of
+// every gradient, parameter broadcast. Built without MPI, the same code runs as one process.
+// See docs/scaling.md.
+#include "grokalign/distributed/communicator.hpp"
+#include "grokalign/distributed/gradient_allreduce.hpp"
+#include "grokalign/distributed/shard.hpp"

@@ -1,0 +1,83 @@
+// Step time of data-parallel GrokAlign training of the paper's MNIST MLP (784-196-196-196-10,
+// bias-free ReLU, f64, CE + 1e-3 GrokAlign, AdamW, global batch 256 by default), for
+// docs/scaling.md: run it as 1 and as N ranks (mpirun -np N) and compare. Prints, on rank 0,
+// the median over the timed steps of the whole step and of its allreduce alone.
+//   mpi_step_time [steps=40] [global_batch=256]
+// Synthetic inputs: the arithmetic of a step does not depend on the digits.
+#include <grokalign/align.hpp>
+#include <grokalign/distributed.hpp>
+#include <grokalign/nn.hpp>
+#include <grokalign/ops.hpp>
+#include <grokalign/optim.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace ga = grokalign;
+namespace dist = grokalign::distributed;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::Environment env(&argc, &argv);
+  const dist::Communicator comm = env.world();
+  const int steps = argc > 1 ? std::atoi(argv[1]) : 40, warmup = 3;
+  const ga::index_t G = argc > 2 ? std::atoll(argv[2]) : 256;
+  using Clock = std::chrono::steady_clock;
+  try {
+    ga::Generator init(0), data(1), proj(2);
+    auto model = ga::nn::make_mlp<double>(784, 196, 4, 10, false, init);
+    const auto params = model.parameters();
+    dist::broadcast_parameters(params, comm);
+    ga::AdamW<double> adam(params, {.lr = 1e-3, .weight_decay = 0.01});
+    dist::GradientAllreduce<double> reduce(params, comm);
+    const ga::Tensor<double> x = ga::randn<double>(ga::Shape{G, 784}, data);
+    std::vector<ga::index_t> y(static_cast<std::size_t>(G));
+    for (auto& v : y) v = static_cast<ga::index_t>(data.below(10));
+    const ga::Indices labels(y);
+    const dist::Shard sh = dist::shard_of(G, comm.rank(), comm.size());
+    const ga::Tensor<double> xs = dist::shard_rows(x, sh);
+    const ga::Indices ys = dist::shard_rows(labels, sh);
+    const ga::align::PenaltyOptions opt{.global_batch = sh.global, .global_offset = sh.offset};
+    std::vector<double> step_ms, reduce_ms;
+    for (int s = 0; s < warmup + steps; ++s) {
+      const auto t0 = Clock::now();
+      const ga::Var<double> xv(xs, true);
+      const ga::Var<double> out = model(xv);
+      const ga::Var<double> loss =
+          ga::cross_entropy(out, ys) * (double(sh.rows) / double(G)) +
+          ga::align::grokalign_penalty_from(out, xv, proj, opt) * 1e-3;
+      adam.zero_grad();
+      loss.backward(params);
+      const auto t1 = Clock::now();
+      reduce();
+      const auto t2 = Clock::now();
+      adam.step();
+      const auto t3 = Clock::now();
+      if (s >= warmup) {
+        step_ms.push_back(std::chrono::duration<double, std::milli>(t3 - t0).count());
+        reduce_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      }
+    }
+    // The slowest rank sets the pace: report the max over ranks of each median.
+    const double step = comm.max(median(step_ms)), red = comm.max(median(reduce_ms));
+    if (comm.is_root())
+      std::printf("ranks %d  global_batch %lld  parameters %lld  step_ms %.3f  allreduce_ms %.3f\n",
+                  comm.size(), static_cast<long long>(G),
+                  static_cast<long long>(model.num_parameters()), step, red);
+  } catch (const std::exception& e) {
+    comm.abort(std::string("mpi_step_time: ") + e.what());
+  }
+  return 0;
+}
