@@ -24,11 +24,24 @@ Usage:
     benchmarks/compare_pytorch.py [build/release/benchmarks/alignment_cost]
         [--dtypes f64 f32] [--threads 1 [2]] [--models mnist_mlp cnn28 transformer]
         [--steps 50] [--warmup 10] [--repetitions 5] [--rounds 3] [--engine-overhead PATH]
+        [--memory]
+
+--memory reports, instead of times, the peak resident memory (GNU time's %M) of a GrokAlign
+training step at one thread: each configuration runs in a process of its own on each side,
+and a baseline process (ours: the binary running no benchmark; PyTorch: python, import
+torch, one product) is subtracted.
 
 Our mnist_mlp row also shows `grokalign_step_direct` (J^T v formed at the input, as
 PyTorch does) beside the default step, where the penalty may use the Gram form of the
 first layer (docs/performance.md). When the `engine_overhead` benchmark sits next to the
 binary, the engine against the hand-derived Eigen step is printed too, from the same run.
+
+Before any timing, the PyTorch side is given its best BLAS kernel (benchmarks/torch_blas.py):
+the output starts with the CPU, torch's BLAS library, the OpenBLAS core in use and a 512^3
+float64 product's GFLOP/s; when torch loaded the reference BLAS or OpenBLAS fell back to a
+generic core, the script re-executes itself with OpenBLAS / OPENBLAS_CORETYPE set (a user's
+own OPENBLAS_CORETYPE is kept) and says so. `--threads n` sets torch's threads and OpenBLAS's
+own pool (torch.set_num_threads alone leaves OpenBLAS on one thread per core).
 
 Uses only the standard library and torch. Debian's python3-torch lives in /usr/bin/python3;
 when torch is not importable here the script re-executes itself there.
@@ -37,46 +50,13 @@ when torch is not importable here the script re-executes itself there.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
-SYSTEM_PYTHON = "/usr/bin/python3"
-REEXEC_FLAG = "GROKALIGN_COMPARE_REEXEC"
-
-
-def ensure_torch():
-    """Import torch, re-executing under the system Python (and installing Debian's
-    python3-torch there, when running as root) if needed."""
-    try:
-        import torch  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    here = os.path.realpath(sys.executable)
-    if os.environ.get(REEXEC_FLAG) != "1" and os.path.exists(SYSTEM_PYTHON) and here != os.path.realpath(
-        SYSTEM_PYTHON
-    ):
-        probe = subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True)
-        if probe.returncode == 0:
-            env = dict(os.environ, **{REEXEC_FLAG: "1"})
-            print(f"torch is not importable from {sys.executable}; re-running under {SYSTEM_PYTHON}",
-                  file=sys.stderr)
-            os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, os.path.abspath(__file__)] + sys.argv[1:], env)
-    # Not available from the system Python either: install the Debian package.
-    install = ["apt-get", "install", "-y", "python3-torch"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("installing python3-torch: " + " ".join(install), file=sys.stderr)
-        subprocess.run(["apt-get", "update"], check=False)
-        subprocess.run(install, check=True)
-        env = dict(os.environ, **{REEXEC_FLAG: "1"})
-        os.execve(SYSTEM_PYTHON, [SYSTEM_PYTHON, os.path.abspath(__file__)] + sys.argv[1:], env)
-    sys.exit("PyTorch is not available. Install Debian's package and run this script with "
-             f"{SYSTEM_PYTHON}:\n    sudo " + " ".join(install))
-
+import torch_blas
 
 # ------------------------------------------------------------------------------------------
 # PyTorch side
@@ -271,6 +251,97 @@ def print_engine_vs_hand(binary, dtypes, repetitions):
     print("(MNIST MLP, batch 256, gradients only (no optimiser), median ms, one thread)")
 
 
+# ------------------------------------------------------------------------------------------
+# Peak resident memory (--memory)
+# ------------------------------------------------------------------------------------------
+
+
+GNU_TIME = "/usr/bin/time"
+
+
+def peak_rss_mib(cmd, env):
+    """Run cmd to completion and return its peak resident set in MiB.
+
+    Not this process's wait4/ru_maxrss: Linux carries the high-water mark of the image that
+    exec replaces into the new one, so a child forked from this torch-sized process would
+    report at least our own size. GNU time (small) forks the command and reports its
+    ru_maxrss; without it, VmHWM of /proc/PID/status (the new image's alone, and it only
+    grows) is polled until the process exits, which misses a process shorter than a poll."""
+    with tempfile.NamedTemporaryFile("r") as out, open(os.devnull, "w") as null:
+        use_time = os.access(GNU_TIME, os.X_OK)
+        full = [GNU_TIME, "-f", "%M", "-o", out.name] + cmd if use_time else cmd
+        proc = subprocess.Popen(full, env=env, stdout=null, stderr=subprocess.PIPE, text=True)
+        peak_kib = 0
+        while not use_time and proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak_kib = max(peak_kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.005)
+        err = proc.stderr.read()
+        proc.wait()
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
+        if use_time:
+            peak_kib = int(out.read().split()[-1])
+    return peak_kib / 1024.0
+
+
+def memory_worker(name, dtype, steps, warmup):
+    """One PyTorch process: `baseline` only imports torch and runs one product; otherwise
+    warm-up plus timed GrokAlign steps of one configuration, exactly as time_torch does."""
+    import torch
+
+    torch_blas.set_threads(torch, 1)
+    if name == "baseline":
+        torch.ones(4, 4, dtype=torch.float64) @ torch.ones(4, 4, dtype=torch.float64)
+        return
+    time_torch(torch, name, {"f64": torch.float64, "f32": torch.float32}[dtype], True, steps, warmup)
+
+
+def run_memory(args, torch):
+    """Peak RSS of a GrokAlign step, each configuration and side in a process of its own."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    script = os.path.abspath(__file__)
+
+    def ours(filt):
+        return peak_rss_mib([args.binary, "--benchmark_filter=" + filt], env)
+
+    def theirs(name, t, steps, warmup):
+        return peak_rss_mib([sys.executable, script, args.binary, "--memory-worker", name, t,
+                             "--steps", str(steps), "--warmup", str(warmup)], env)
+
+    med = statistics.median
+    rounds = max(1, args.rounds)
+    base_ours = med([ours("^no benchmark matches this$") for _ in range(rounds)])
+    base_torch = med([theirs("baseline", "f64", 0, 0) for _ in range(rounds)])
+    print("| config | type | ours peak | PyTorch peak | ours net | PyTorch net | ours/PyTorch net |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.models:
+        cnn = name.startswith("cnn")
+        steps = max(5, args.steps // 4) if cnn else args.steps
+        warm = max(2, args.warmup // 2) if cnn else args.warmup
+        for t in args.dtypes:
+            o, p = [], []
+            for _ in range(rounds):  # alternating, like the timings
+                o.append(ours(f"^{name}/{t}/grokalign_step$"))
+                p.append(theirs(name, t, steps, warm))
+            o, p = med(o), med(p)
+            print(f"| {name} | {t} | {o:.1f} | {p:.1f} | {o - base_ours:.1f} | {p - base_torch:.1f} | "
+                  f"{(o - base_ours) / (p - base_torch):.2f} |")
+    how = "GNU time's %M" if os.access(GNU_TIME, os.X_OK) else "VmHWM polled every 5 ms"
+    print(f"(peak resident set in MiB ({how}), median of {rounds} alternating rounds, one thread, each\n"
+          f" configuration a process of its own: ours {os.path.basename(args.binary)}\n"
+          f" --benchmark_filter='^<config>/<type>/grokalign_step$' (Google Benchmark's iterations of the\n"
+          f" step), PyTorch {args.warmup} warm-up + {args.steps} GrokAlign steps (CNN: {max(2, args.warmup // 2)} + "
+          f"{max(5, args.steps // 4)}) of the reference\n"
+          f" recipe. 'net' subtracts a baseline process: ours {base_ours:.1f} MiB (the binary started with a filter\n"
+          f" that matches no benchmark), PyTorch {base_torch:.1f} MiB (python, import torch, one 4x4 product).)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binary", nargs="?", default="build/release/benchmarks/alignment_cost")
@@ -286,19 +357,30 @@ def main():
     ap.add_argument("--engine-overhead", default=None,
                     help="engine_overhead binary (default: next to the alignment_cost binary; "
                          "skipped when absent)")
+    ap.add_argument("--memory", action="store_true",
+                    help="report the peak resident memory of a GrokAlign step instead of times")
+    ap.add_argument("--memory-worker", nargs=2, metavar=("CONFIG", "TYPE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    ensure_torch()
-    import torch
-
+    if args.memory_worker:
+        memory_worker(*args.memory_worker, args.steps, args.warmup)
+        return
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"{args.binary} is not an executable; build it with\n"
                  "    cmake --build <build dir> --target alignment_cost")
-    print(f"torch {torch.__version__} ({sys.executable}); load average {os.getloadavg()}", file=sys.stderr)
+    torch = torch_blas.setup()  # may re-execute this script with a better BLAS kernel
+    for line in torch_blas.header_lines(torch):
+        print(line)
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print()
+    if args.memory:
+        run_memory(args, torch)
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     dt = {"f64": torch.float64, "f32": torch.float32}
     rows = []
     for threads in args.threads:
-        torch.set_num_threads(threads)
+        torch_blas.set_threads(torch, threads)
         for name in args.models:
             # The CNN steps are 100x slower than the MLP's: fewer of them.
             steps = max(5, args.steps // 4) if name.startswith("cnn") else args.steps
@@ -329,6 +411,8 @@ def main():
     print("(median step times in ms; GA = GrokAlign step; ours/torch < 1 means we are faster;\n"
           " 'GA direct' forms J^T v at the input, as PyTorch does, instead of letting the penalty\n"
           " use the Gram form of the first layer where that costs fewer FLOPs)")
+
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     overhead = args.engine_overhead or os.path.join(os.path.dirname(args.binary), "engine_overhead")
     if os.access(overhead, os.X_OK):
