@@ -1,7 +1,9 @@
 // Step time of data-parallel GrokAlign training of the paper's MNIST MLP (784-196-196-196-10,
 // bias-free ReLU, f64, CE + 1e-3 GrokAlign, AdamW, global batch 256 by default), for
 // docs/scaling.md: run it as 1 and as N ranks (mpirun -np N) and compare. Prints, on rank 0,
-// the median over the timed steps of the whole step and of its allreduce alone.
+// the median over the timed steps of the whole step and of its parts: forward and backward
+// ("compute"), waiting at a barrier for the slowest rank ("wait": load imbalance, or a core
+// shared with other work), the gradient allreduce alone, and AdamW's update.
 //   mpi_step_time [steps=40] [global_batch=256]
 // Synthetic inputs: the arithmetic of a step does not depend on the digits.
 #include <grokalign/align.hpp>
@@ -50,7 +52,7 @@ int main(int argc, char** argv) {
     const ga::Tensor<double> xs = dist::shard_rows(x, sh);
     const ga::Indices ys = dist::shard_rows(labels, sh);
     const ga::align::PenaltyOptions opt{.global_batch = sh.global, .global_offset = sh.offset};
-    std::vector<double> step_ms, reduce_ms;
+    std::vector<double> step_ms, compute_ms, wait_ms, reduce_ms, update_ms;
     for (int s = 0; s < warmup + steps; ++s) {
       const auto t0 = Clock::now();
       const ga::Var<double> xv(xs, true);
@@ -61,21 +63,31 @@ int main(int argc, char** argv) {
       adam.zero_grad();
       loss.backward(params);
       const auto t1 = Clock::now();
-      reduce();
+      comm.barrier();
       const auto t2 = Clock::now();
-      adam.step();
+      reduce();
       const auto t3 = Clock::now();
+      adam.step();
+      const auto t4 = Clock::now();
+      auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
       if (s >= warmup) {
-        step_ms.push_back(std::chrono::duration<double, std::milli>(t3 - t0).count());
-        reduce_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+        step_ms.push_back(ms(t0, t4));
+        compute_ms.push_back(ms(t0, t1));
+        wait_ms.push_back(ms(t1, t2));
+        reduce_ms.push_back(ms(t2, t3));
+        update_ms.push_back(ms(t3, t4));
       }
     }
     // The slowest rank sets the pace: report the max over ranks of each median.
-    const double step = comm.max(median(step_ms)), red = comm.max(median(reduce_ms));
+    const double step = comm.max(median(step_ms)), compute = comm.max(median(compute_ms)),
+                 wait = comm.max(median(wait_ms)), red = comm.max(median(reduce_ms)),
+                 update = comm.max(median(update_ms));
     if (comm.is_root())
-      std::printf("ranks %d  global_batch %lld  parameters %lld  step_ms %.3f  allreduce_ms %.3f\n",
-                  comm.size(), static_cast<long long>(G),
-                  static_cast<long long>(model.num_parameters()), step, red);
+      std::printf(
+          "ranks %d  global_batch %lld  parameters %lld  step_ms %.3f  compute_ms %.3f  "
+          "wait_ms %.3f  allreduce_ms %.3f  update_ms %.3f\n",
+          comm.size(), static_cast<long long>(G), static_cast<long long>(model.num_parameters()),
+          step, compute, wait, red, update);
   } catch (const std::exception& e) {
     comm.abort(std::string("mpi_step_time: ") + e.what());
   }
