@@ -27,8 +27,13 @@
 // core's CPU time each; the reference: 2340, its CE baseline 14000); --smoke is 128/128
 // digits for 30 epochs. --seeds N runs seeds seed..seed+N-1, --jobs J runs J at a time, each
 // in OUT/<variant>/seed<k>/; OUT/summary.md and summary.csv hold the table.
+// Under mpirun -np N (built with MPI: grokalign::distributed) every run is data-parallel: each
+// rank trains on its rows of every batch, one allreduce of the gradients a step, the runs one
+// after another; rank 0 alone writes OUT and prints (docs/scaling.md). Not yet under N > 1:
+// the alignment variants, --jobs > 1 and --resume.
 #include <grokalign/align.hpp>
 #include <grokalign/data.hpp>
+#include <grokalign/distributed.hpp>
 #include <grokalign/metrics.hpp>
 #include <grokalign/nn.hpp>
 #include <grokalign/optim.hpp>
@@ -36,6 +41,9 @@
 #include <grokalign/run/sweep.hpp>
 
 #include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <chrono>
@@ -178,7 +186,8 @@ double thread_cpu_seconds() {
 // One run: a variant at one seed, in its own folder, resumable from its checkpoint.
 template <Scalar T>
 run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOptions common,
-                          const Digits<T>& shared, run::SweepStatus& status, std::size_t index) {
+                          const Digits<T>& shared, run::SweepStatus& status, std::size_t index,
+                          const distributed::Communicator& comm) {
   using Clock = std::chrono::steady_clock;
   const Digits<T> d = shared.clone();  // this thread's own copy
   Generator seeds(common.seed);
@@ -190,6 +199,12 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
   nn::scale_parameters(model, s.init_scale);
   const auto named = model.named_parameters();
   const auto params = model.trainable_parameters();
+  // Data-parallel (comm.size() > 1): every rank draws the same model, batches, projections
+  // and noise from the same seeds and trains on its rows of each batch; the gradients are
+  // summed over ranks, so every rank takes the single process's step (docs/scaling.md).
+  const bool parallel = comm.size() > 1;
+  distributed::broadcast_parameters(params, comm);
+  distributed::GradientAllreduce<T> reduce(params, comm);
   AdamW<T> opt(params, {.lr = s.lr, .weight_decay = s.weight_decay});
   std::optional<GrokfastEma<T>> ema;
   if (v.grokfast) ema.emplace(params, s.grokfast_alpha, s.grokfast_lamb);
@@ -267,13 +282,23 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
         for (index_t i = 0; i < xb.numel(); ++i) xb.data()[i] += sigma * T(noise.normal());
       }
       const bool penalised = v.lambda_jac > 0 || (v.align != "none" && v.lambda_align > 0);
-      const Var<T> xv(xb, penalised);
+      // This rank's rows; its loss is their share of the global batch mean.
+      const auto shard = distributed::shard_of(xb.shape()[0], comm.rank(), comm.size());
+      const Var<T> xv(parallel ? distributed::shard_rows(xb, shard) : xb, penalised);
       const Var<T> out = model(xv);
-      Var<T> loss = ce ? cross_entropy(out, batches.targets()) : mse(out, batches.targets());
+      const Tensor<T> targets =
+          parallel ? distributed::shard_rows(batches.targets(), shard) : batches.targets();
+      Var<T> loss = ce ? cross_entropy(out, targets) : mse(out, targets);
+      if (parallel) loss = loss * static_cast<T>(double(shard.rows) / double(shard.global));
       if (penalised) {
+        const align::PenaltyOptions popt =
+            parallel ? align::PenaltyOptions{.global_batch = shard.global,
+                                             .global_offset = shard.offset}
+                     : align::PenaltyOptions{};
         // The variant's penalty term, its weight applied; `penalty` logs it unweighted.
         const auto [pen, weight] =
-            v.lambda_jac > 0 ? std::pair{align::grokalign_penalty_from(out, xv, proj), v.lambda_jac}
+            v.lambda_jac > 0
+                ? std::pair{align::grokalign_penalty_from(out, xv, proj, popt), v.lambda_jac}
             : v.align == "centroid"
                 ? std::pair{align::centroid_alignment_penalty_from(out, xv), v.lambda_align}
                 : std::pair{align::jacobian_alignment_penalty_from(out, xv, proj), v.lambda_align};
@@ -282,8 +307,11 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
       }
       opt.zero_grad(true);
       loss.backward(params);
+      if (parallel) reduce();
       if (common.nan_guard) {
-        run::check_finite_loss(epoch, "loss", loss.item());
+        // The global loss, so that every rank stops alike (a rank left alone in the next
+        // allreduce would wait forever).
+        run::check_finite_loss(epoch, "loss", parallel ? comm.sum(loss.item()) : loss.item());
         run::check_finite_gradients(epoch, named);
       }
       if (ema) ema->apply();
@@ -291,6 +319,7 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
     }
     opt_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     cpu_seconds += thread_cpu_seconds() - c0;
+    if (parallel) pen_sum = comm.sum(pen_sum);  // the ranks' shares of each batch's penalty
     penalty = pen_sum / static_cast<double>(batches.batches_per_epoch());
 
     if (epoch % s.log_every != 0 && epoch != s.max_epochs) continue;
@@ -333,6 +362,11 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
 
 int main(int argc, char** argv) {
   return run::guarded_main([&] {
+    // First: under mpirun every rank starts here (one process without MPI; a build without
+    // MPI started as several ranks stops here, saying so).
+    distributed::Environment env(&argc, &argv);
+    const distributed::Communicator comm = env.world();
+    const bool parallel = comm.size() > 1;
     CLI::App app{
         "Epochs and seconds until an MNIST MLP groks: weight decay vs GrokAlign, "
         "Grokfast and noise"};
@@ -383,6 +417,14 @@ int main(int argc, char** argv) {
     auto* adv_opt =
         app.add_flag("--adv_training", custom.adv_training, "custom variant: input noise");
     if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
+    if (parallel) {
+      if (!common.resume.empty())
+        throw run::FlagError("--resume", "is not supported under mpirun yet (issue 13); resume "
+                                         "with one process");
+      if (jobs > 1)
+        throw run::FlagError("--jobs", "under mpirun every run uses all the ranks, one run at "
+                                       "a time; leave --jobs at 1");
+    }
 
     // A resumed sweep takes what it was started with from OUT/sweep.json.
     const bool resuming = !common.resume.empty();
@@ -458,6 +500,10 @@ int main(int argc, char** argv) {
                              "weighs the alignment variants (centroid_align_ce, "
                              "centroid_align_mse, jacobian_align_ce, jacobian_align_mse); "
                              "none of them is in --variants");
+      for (const auto& v : chosen)
+        if (parallel && v.align != "none")
+          throw run::FlagError("--variants", "the alignment variants (" + v.name +
+                                                 ") do not run under mpirun yet (issue 13)");
       if (custom_flags && !(names.size() == 1 && names[0] == "custom"))
         throw run::FlagError("--loss_fn",
                              "--loss_fn, --grokfast and --adv_training define the "
@@ -485,20 +531,40 @@ int main(int argc, char** argv) {
                                             "' already holds this sweep; "
                                             "continue it with --resume " +
                                             out.string());
-      std::filesystem::create_directories(out);
-      const nlohmann::json j = {
-          {"settings", s},
-          {"variants", chosen},
-          {"seeds", seeds},
-          {"seed", common.seed},
-          {"dtype", common.dtype},
-          {"preset", common.preset},
-          {"smoke", common.smoke},
-          {"data_dir", std::filesystem::absolute(resolve_data_dir(common.data_dir)).string()}};
-      std::ofstream(out / "sweep.json") << j.dump(2) << "\n";
     }
-    fmt::print("accelerating_grokking: {} run(s) ({} x {} seed(s)), {} at a time, into {}\n",
-               runs.size(), chosen.size(), seeds, jobs, out.string());
+    // Rank 0 alone writes OUT and prints; the other ranks keep their runs' files in a scratch
+    // folder of their own, removed at the end, and print only errors.
+    std::filesystem::path scratch;
+    if (!comm.is_root()) {
+      scratch = std::filesystem::temp_directory_path() /
+                fmt::format("accelerating_grokking-rank{}-{}", comm.rank(), ::getpid());
+      if (!std::freopen("/dev/null", "w", stdout)) comm.abort("cannot silence stdout");
+    }
+    comm.barrier();  // every rank has checked OUT before rank 0 writes into it
+    if (!resuming && comm.is_root()) {
+      // Under mpirun a failure here must end the job: the other ranks are on their way into
+      // the first run's collectives.
+      try {
+        std::filesystem::create_directories(out);
+        const nlohmann::json j = {
+            {"settings", s},
+            {"variants", chosen},
+            {"seeds", seeds},
+            {"seed", common.seed},
+            {"dtype", common.dtype},
+            {"preset", common.preset},
+            {"smoke", common.smoke},
+            {"data_dir", std::filesystem::absolute(resolve_data_dir(common.data_dir)).string()}};
+        std::ofstream(out / "sweep.json") << j.dump(2) << "\n";
+      } catch (const std::exception& e) {
+        if (parallel) comm.abort(fmt::format("accelerating_grokking: {}", e.what()));
+        throw;
+      }
+    }
+    fmt::print("accelerating_grokking: {} run(s) ({} x {} seed(s)), {} at a time{}, into {}\n",
+               runs.size(), chosen.size(), seeds, jobs,
+               parallel ? fmt::format(", each data-parallel on {} ranks", comm.size()) : "",
+               out.string());
     std::fflush(stdout);
 
     return run::with_dtype(common.dtype, [&]<class T>() {
@@ -517,8 +583,20 @@ int main(int argc, char** argv) {
               c.resume = std::filesystem::exists(rr.dir / "checkpoint.bin") ? rr.dir.string() : "";
               c.quiet = common.quiet || runs.size() > 1;  // several runs: status lines instead
               const Variant& v = chosen[i / seeds];
-              return train_run<T>(s, v, c, digits, status, i);
+              if (!parallel) return train_run<T>(s, v, c, digits, status, i, comm);
+              if (!comm.is_root()) {
+                c.out = (scratch / rr.dir.lexically_relative(out)).string();
+                c.quiet = true;
+              }
+              // A run that fails on one rank would leave the others waiting: it ends the job.
+              try {
+                return train_run<T>(s, v, c, digits, status, i, comm);
+              } catch (const std::exception& e) {
+                comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));
+              }
             });
+      if (!scratch.empty()) std::filesystem::remove_all(scratch);
+      if (!comm.is_root()) return 0;
 
       std::vector<std::string> names;
       for (const auto& v : chosen) names.push_back(v.name);

@@ -3,10 +3,13 @@
 // MPI_Finalize) and a Communicator (rank, size, collectives, abort naming the rank).
 //
 // MPI is optional. Built with grokalign::distributed (CMake, which defines
-// GROKALIGN_HAVE_MPI=1 and links MPI), these wrap MPI. Built without it, they are one process
-// (rank 0 of 1, every collective the identity), so a program runs unchanged on one machine;
-// but a program started by an MPI launcher as one of several ranks, or asked for a
-// distributed feature through require_mpi(), stops with an error saying it was built
+// GROKALIGN_HAVE_MPI=1 and links MPI), these wrap MPI, which the Environment starts only when
+// an MPI launcher (mpirun, mpiexec, srun) started the program: run plainly, the program does
+// not touch MPI at all (no MPI_Init, no daemon forked for a singleton, nothing left behind
+// when it is killed). Without MPI started, or built without it, they are one process (rank 0
+// of 1, every collective the identity), so a program runs unchanged on one machine; but a
+// program built without MPI and started by a launcher as one of several ranks, or asked for
+// a distributed feature through require_mpi(), stops with an error saying it was built
 // without MPI, instead of silently running N independent copies.
 #include <algorithm>
 #include <cstdint>
@@ -44,6 +47,14 @@ inline void require_mpi(const std::string& feature) {
                                    "(GROKALIGN_HAVE_MPI is not defined); install Open MPI "
                                    "(Debian: libopenmpi-dev openmpi-bin), reconfigure with "
                                    "-DGROKALIGN_USE_MPI=ON and link grokalign::distributed");
+}
+
+// Whether an MPI launcher started this process: Open MPI's mpirun, MPICH's Hydra and Slurm's
+// srun (PMI-2 or PMIx) announce themselves in the environment.
+inline bool started_by_launcher() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(var)) return true;
+  return false;
 }
 
 // The world size an MPI launcher announced in the environment (Open MPI, MPICH/Hydra,
@@ -90,17 +101,25 @@ class Communicator {
   Communicator() : comm_(MPI_COMM_WORLD) {}
   explicit Communicator(MPI_Comm comm) : comm_(comm) {}
   MPI_Comm native() const noexcept { return comm_; }
+  // False before MPI_Init and after MPI_Finalize: then this is one process.
+  static bool active() {
+    int initialised = 0, finalised = 0;
+    MPI_Initialized(&initialised);
+    MPI_Finalized(&finalised);
+    return initialised && !finalised;
+  }
   int rank() const {
     int r = 0;
-    detail::check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
+    if (active()) detail::check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
     return r;
   }
   int size() const {
     int n = 1;
-    detail::check(MPI_Comm_size(comm_, &n), "MPI_Comm_size");
+    if (active()) detail::check(MPI_Comm_size(comm_, &n), "MPI_Comm_size");
     return n;
   }
 #else
+  static bool active() noexcept { return false; }
   int rank() const noexcept { return 0; }
   int size() const noexcept { return 1; }
 #endif
@@ -110,6 +129,7 @@ class Communicator {
   template <class T>
   void allreduce(T* data, std::int64_t n, ReduceOp op = ReduceOp::kSum) const {
 #if defined(GROKALIGN_HAVE_MPI)
+    if (!active()) return;
     const MPI_Op mop = op == ReduceOp::kSum ? MPI_SUM : op == ReduceOp::kMax ? MPI_MAX : MPI_MIN;
     // MPI counts are int: a reduction of more than 2^31 - 1 elements goes in pieces.
     constexpr std::int64_t kMaxCount = 1 << 30;
@@ -127,6 +147,7 @@ class Communicator {
   template <class T>
   void broadcast(T* data, std::int64_t n, int root = 0) const {
 #if defined(GROKALIGN_HAVE_MPI)
+    if (!active()) return;
     constexpr std::int64_t kMaxCount = 1 << 30;
     for (std::int64_t at = 0; at < n; at += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, n - at));
@@ -138,7 +159,7 @@ class Communicator {
   }
   void barrier() const {
 #if defined(GROKALIGN_HAVE_MPI)
-    detail::check(MPI_Barrier(comm_), "MPI_Barrier");
+    if (active()) detail::check(MPI_Barrier(comm_), "MPI_Barrier");
 #endif
   }
 
@@ -164,7 +185,7 @@ class Communicator {
     std::fprintf(stderr, "grokalign: rank %d of %d: %s\n", rank(), size(), message.c_str());
     std::fflush(stderr);
 #if defined(GROKALIGN_HAVE_MPI)
-    MPI_Abort(comm_, code);
+    if (active()) MPI_Abort(comm_, code);
 #endif
     std::exit(code);
   }
@@ -176,22 +197,28 @@ class Communicator {
 };
 
 // MPI for the lifetime of this object: construct one first thing in main(). Initialises MPI
-// unless something else already did (then leaves finalising to it). The ranks call MPI from
-// one thread each (MPI_THREAD_FUNNELED): OpenMP threads inside a rank never do.
+// when a launcher started the program (or always, with Start::kAlways), unless something else
+// already did (then leaves finalising to it). MPI_THREAD_SERIALIZED:
+// a rank may call MPI from a thread other than main's (a sweep's worker thread), one thread
+// at a time; OpenMP threads inside a rank never call it.
 class Environment {
  public:
-  Environment(int* argc = nullptr, char*** argv = nullptr) {
+  enum class Start { kWhenLaunched, kAlways };
+  explicit Environment(int* argc = nullptr, char*** argv = nullptr,
+                       Start start = Start::kWhenLaunched) {
 #if defined(GROKALIGN_HAVE_MPI)
     int initialised = 0;
     MPI_Initialized(&initialised);
-    if (!initialised) {
+    if (!initialised && (start == Start::kAlways || started_by_launcher())) {
       int provided = 0;
-      detail::check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided),
+      detail::check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided),
                     "MPI_Init_thread");
       owns_ = true;
+      if (provided < MPI_THREAD_SERIALIZED)
+        Communicator().abort("this MPI library does not support MPI_THREAD_SERIALIZED");
     }
 #else
-    (void)argc, (void)argv;
+    (void)argc, (void)argv, (void)start;
     if (const int n = launcher_world_size(); n > 1)
       require_mpi("running as one of " + std::to_string(n) + " ranks (started by mpirun/srun)");
 #endif

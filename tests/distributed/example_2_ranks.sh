@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# accelerating_grokking data-parallel (issue 13): a 2-rank run under mpirun reproduces the
+# 1-rank run's stats.csv (every column but the timings, to 1e-9 relative: the ranks' sums
+# only reorder the arithmetic), rank 0 alone writes the output folder, a 2-rank run resumed by
+# one process continues it alike, and what does not run data-parallel yet is refused with a
+# message.
+#   example_2_ranks.sh MPIEXEC PROGRAM WORKDIR
+set -euo pipefail
+mpiexec=$1 program=$2 work=$3
+rm -rf "$work"
+mkdir -p "$work"
+# --batch_size 50 on the smoke run's 128 digits: batches of 50, 50 and 28 rows, so the two
+# ranks' shards are of 25 and 14 rows; two seeds; the penalty, plain MSE and input noise.
+args=(--smoke --quiet --seeds 2 --batch_size 50 --variants grokalign_ce,grokalign_mse,noise)
+"$program" "${args[@]}" --out "$work/one" > "$work/one.log" 2>&1 ||
+  { cat "$work/one.log"; echo "FAIL: the 1-process run failed"; exit 1; }
+"$mpiexec" -n 2 --oversubscribe "$program" "${args[@]}" --out "$work/two" > "$work/two.log" 2>&1 ||
+  { cat "$work/two.log"; echo "FAIL: the 2-rank run failed"; exit 1; }
+grep -q "each data-parallel on 2 ranks" "$work/two.log" ||
+  { cat "$work/two.log"; echo "FAIL: the 2-rank run did not say it ran on 2 ranks"; exit 1; }
+[[ $(grep -c "^Wrote" "$work/two.log") == 1 ]] ||
+  { cat "$work/two.log"; echo "FAIL: more than one rank printed the summary"; exit 1; }
+
+same_stats() {
+/usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import csv, pathlib, sys
+one, two, what = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+files = sorted(one.glob("*/seed*/stats.csv"))
+assert len(files) == 6, f"expected 6 runs, found {len(files)}"
+worst, cells = 0.0, 0
+for f in files:
+    g = two / f.relative_to(one)
+    a, b = list(csv.DictReader(open(f))), list(csv.DictReader(open(g)))
+    assert len(a) == len(b) > 1, f"{g}: {len(b)} rows against {len(a)}"
+    for x, y in zip(a, b):
+        for k in x:
+            if k in ("opt_seconds", "opt_cpu_seconds"):
+                continue
+            u, v = float(x[k]), float(y[k])
+            worst, cells = max(worst, abs(u - v) / max(1.0, abs(u))), cells + 1
+print(f"{what}: {len(files)} stats.csv, {cells} values, max relative difference {worst:.3g}")
+sys.exit(0 if worst <= 1e-9 else 1)
+PY
+}
+same_stats "$work/one" "$work/two" "2 ranks against 1"
+# Nothing but rank 0's output: no stray folders beside the runs.
+[[ "$(cd "$work/two" && ls | sort | tr '\n' ' ')" == "grokalign_ce grokalign_mse noise runs.csv summary.csv summary.md sweep.json " ]] ||
+  { ls -R "$work/two"; echo "FAIL: unexpected files in the 2-rank output"; exit 1; }
+
+# Checkpoints do not depend on the rank count: 20 epochs on 2 ranks, resumed to 30 by one process.
+"$mpiexec" -n 2 --oversubscribe "$program" "${args[@]}" --max_epochs 20 --out "$work/resumed" \
+  > "$work/resumed.log" 2>&1 || { cat "$work/resumed.log"; echo "FAIL: the 20-epoch run"; exit 1; }
+"$program" --resume "$work/resumed" --max_epochs 30 --quiet > "$work/resumed.log" 2>&1 ||
+  { cat "$work/resumed.log"; echo "FAIL: resuming the 2-rank run with one process"; exit 1; }
+same_stats "$work/one" "$work/resumed" "2 ranks for 20 epochs, resumed by 1 for 10, against 1"
+
+for refused in "--jobs 2" "--variants centroid_align_ce" "--resume $work/two"; do
+  # shellcheck disable=SC2086
+  if "$mpiexec" -n 2 --oversubscribe "$program" --smoke --quiet --out "$work/refused" $refused \
+       > "$work/refused.log" 2>&1; then
+    echo "FAIL: $refused ran under mpirun"; exit 1
+  fi
+  grep -q "^error: --" "$work/refused.log" ||
+    { cat "$work/refused.log"; echo "FAIL: $refused: no error line"; exit 1; }
+done
+echo "example_2_ranks: passed"
