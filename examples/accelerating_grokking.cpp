@@ -292,9 +292,9 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
       if (parallel) loss = loss * static_cast<T>(double(shard.rows) / double(shard.global));
       if (penalised) {
         const align::PenaltyOptions popt =
-            parallel ? align::PenaltyOptions{.global_batch = shard.global,
-                                             .global_offset = shard.offset}
-                     : align::PenaltyOptions{};
+            parallel
+                ? align::PenaltyOptions{.global_batch = shard.global, .global_offset = shard.offset}
+                : align::PenaltyOptions{};
         // The variant's penalty term, its weight applied; `penalty` logs it unweighted.
         const auto [pen, weight] =
             v.lambda_jac > 0
@@ -419,11 +419,13 @@ int main(int argc, char** argv) {
     if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
     if (parallel) {
       if (!common.resume.empty())
-        throw run::FlagError("--resume", "is not supported under mpirun yet (issue 13); resume "
-                                         "with one process");
+        throw run::FlagError("--resume",
+                             "is not supported under mpirun yet (issue 13); resume "
+                             "with one process");
       if (jobs > 1)
-        throw run::FlagError("--jobs", "under mpirun every run uses all the ranks, one run at "
-                                       "a time; leave --jobs at 1");
+        throw run::FlagError("--jobs",
+                             "under mpirun every run uses all the ranks, one run at "
+                             "a time; leave --jobs at 1");
     }
 
     // A resumed sweep takes what it was started with from OUT/sweep.json.

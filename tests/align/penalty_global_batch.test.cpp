@@ -51,12 +51,14 @@ TEST_CASE("penalty shards of a global batch add up to the whole batch's penalty 
   using ga::align::Estimator;
   using ga::align::FirstProduct;
   using ga::align::PenaltyForm;
-  for (const Opts& opt : {Opts{.first_product = FirstProduct::kDirect},
-                          Opts{.projections = 2, .first_product = FirstProduct::kGram},
-                          Opts{.estimator = Estimator::kExact, .form = PenaltyForm::kHalfSquaredNorm},
-                          Opts{.estimator = Estimator::kInputProjections, .projections = 2}}) {
+  for (const Opts& opt :
+       {Opts{.first_product = FirstProduct::kDirect},
+        Opts{.projections = 2, .first_product = FirstProduct::kGram},
+        Opts{.estimator = Estimator::kExact, .form = PenaltyForm::kHalfSquaredNorm},
+        Opts{.estimator = Estimator::kInputProjections, .projections = 2}}) {
     const Parts whole = penalty_of(model, x, 0, 7, opt, false);
-    const Parts a = penalty_of(model, x, 0, 3, opt, true), b = penalty_of(model, x, 3, 4, opt, true);
+    const Parts a = penalty_of(model, x, 0, 3, opt, true),
+                b = penalty_of(model, x, 3, 4, opt, true);
     CHECK(a.penalty + b.penalty == Approx(whole.penalty).epsilon(1e-13));
     for (std::size_t i = 0; i < whole.grads.size(); ++i)
       for (index_t j = 0; j < whole.grads[i].numel(); ++j)

@@ -65,9 +65,11 @@ TEST_CASE("without MPI the distributed tools are one process", "[distributed]") 
   CHECK(dist::max_parameter_divergence<double>({a, b}) == 0);
 }
 
-TEST_CASE("a program built without MPI refuses to run distributed, saying so", "[distributed][errors]") {
-  CHECK_THROWS_WITH(dist::require_mpi("--distributed"),
-                    Catch::Contains("--distributed needs MPI, but this program was built without it"));
+TEST_CASE("a program built without MPI refuses to run distributed, saying so",
+          "[distributed][errors]") {
+  CHECK_THROWS_WITH(
+      dist::require_mpi("--distributed"),
+      Catch::Contains("--distributed needs MPI, but this program was built without it"));
   // Started by mpirun as one of 2 ranks: the environment refuses instead of running 2 copies.
   const char* old = std::getenv("OMPI_COMM_WORLD_SIZE");
   const std::string kept = old ? old : "";

@@ -57,9 +57,8 @@ int main(int argc, char** argv) {
       const auto t0 = Clock::now();
       const ga::Var<double> xv(xs, true);
       const ga::Var<double> out = model(xv);
-      const ga::Var<double> loss =
-          ga::cross_entropy(out, ys) * (double(sh.rows) / double(G)) +
-          ga::align::grokalign_penalty_from(out, xv, proj, opt) * 1e-3;
+      const ga::Var<double> loss = ga::cross_entropy(out, ys) * (double(sh.rows) / double(G)) +
+                                   ga::align::grokalign_penalty_from(out, xv, proj, opt) * 1e-3;
       adam.zero_grad();
       loss.backward(params);
       const auto t1 = Clock::now();
@@ -69,7 +68,9 @@ int main(int argc, char** argv) {
       const auto t3 = Clock::now();
       adam.step();
       const auto t4 = Clock::now();
-      auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+      auto ms = [](auto a, auto b) {
+        return std::chrono::duration<double, std::milli>(b - a).count();
+      };
       if (s >= warmup) {
         step_ms.push_back(ms(t0, t4));
         compute_ms.push_back(ms(t0, t1));

@@ -127,12 +127,12 @@ void check_options(const PenaltyOptions& opt, index_t batch) {
     grokalign::detail::throw_shape("grokalign_penalty", "projections must be at least 1, got " +
                                                             std::to_string(opt.projections));
   if (opt.global_batch == 0 && opt.global_offset == 0) return;
-  if (opt.global_offset < 0 || opt.global_batch < 1 ||
-      opt.global_offset + batch > opt.global_batch)
-    grokalign::detail::throw_shape(
-        "grokalign_penalty", "a batch of " + std::to_string(batch) + " rows at global_offset " +
-                                 std::to_string(opt.global_offset) + " does not fit a global_batch of " +
-                                 std::to_string(opt.global_batch));
+  if (opt.global_offset < 0 || opt.global_batch < 1 || opt.global_offset + batch > opt.global_batch)
+    grokalign::detail::throw_shape("grokalign_penalty", "a batch of " + std::to_string(batch) +
+                                                            " rows at global_offset " +
+                                                            std::to_string(opt.global_offset) +
+                                                            " does not fit a global_batch of " +
+                                                            std::to_string(opt.global_batch));
   if (opt.constrained)
     grokalign::detail::throw_shape("grokalign_penalty",
                                    "the constrained penalty |level - penalty| cannot be split over "

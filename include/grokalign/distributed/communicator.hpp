@@ -74,11 +74,16 @@ namespace detail {
 #if defined(GROKALIGN_HAVE_MPI)
 template <class T>
 MPI_Datatype mpi_type() {
-  if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
-  else if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
-  else if constexpr (std::is_same_v<T, std::int64_t>) return MPI_INT64_T;
-  else if constexpr (std::is_same_v<T, int>) return MPI_INT;
-  else static_assert(sizeof(T) == 0, "no MPI datatype for this type");
+  if constexpr (std::is_same_v<T, double>)
+    return MPI_DOUBLE;
+  else if constexpr (std::is_same_v<T, float>)
+    return MPI_FLOAT;
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return MPI_INT64_T;
+  else if constexpr (std::is_same_v<T, int>)
+    return MPI_INT;
+  else
+    static_assert(sizeof(T) == 0, "no MPI datatype for this type");
 }
 
 inline void check(int rc, const char* call) {
@@ -100,7 +105,9 @@ class Communicator {
 #if defined(GROKALIGN_HAVE_MPI)
   Communicator() : comm_(MPI_COMM_WORLD) {}
   explicit Communicator(MPI_Comm comm) : comm_(comm) {}
-  MPI_Comm native() const noexcept { return comm_; }
+  MPI_Comm native() const noexcept {
+    return comm_;
+  }
   // False before MPI_Init and after MPI_Finalize: then this is one process.
   static bool active() {
     int initialised = 0, finalised = 0;
@@ -119,11 +126,19 @@ class Communicator {
     return n;
   }
 #else
-  static bool active() noexcept { return false; }
-  int rank() const noexcept { return 0; }
-  int size() const noexcept { return 1; }
+  static bool active() noexcept {
+    return false;
+  }
+  int rank() const noexcept {
+    return 0;
+  }
+  int size() const noexcept {
+    return 1;
+  }
 #endif
-  bool is_root() const { return rank() == 0; }
+  bool is_root() const {
+    return rank() == 0;
+  }
 
   // Elementwise reduction of data[0..n) over every rank, in place; every rank gets the result.
   template <class T>
@@ -135,9 +150,9 @@ class Communicator {
     constexpr std::int64_t kMaxCount = 1 << 30;
     for (std::int64_t at = 0; at < n; at += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, n - at));
-      detail::check(MPI_Allreduce(MPI_IN_PLACE, data + at, count, detail::mpi_type<T>(), mop,
-                                  comm_),
-                    "MPI_Allreduce");
+      detail::check(
+          MPI_Allreduce(MPI_IN_PLACE, data + at, count, detail::mpi_type<T>(), mop, comm_),
+          "MPI_Allreduce");
     }
 #else
     (void)data, (void)n, (void)op;
@@ -168,7 +183,9 @@ class Communicator {
     allreduce(&v, 1, ReduceOp::kSum);
     return v;
   }
-  double mean(double v) const { return sum(v) / static_cast<double>(size()); }
+  double mean(double v) const {
+    return sum(v) / static_cast<double>(size());
+  }
   double max(double v) const {
     allreduce(&v, 1, ReduceOp::kMax);
     return v;
@@ -233,7 +250,9 @@ class Environment {
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;
 
-  Communicator world() const { return Communicator(); }
+  Communicator world() const {
+    return Communicator();
+  }
 
  private:
   [[maybe_unused]] bool owns_ = false;

@@ -33,8 +33,8 @@ template <Scalar T>
 Tensor<T> shard_rows(const Tensor<T>& global_batch, const Shard& s) {
   if (global_batch.rank() < 1 || global_batch.shape()[0] != s.global)
     grokalign::detail::throw_shape("shard_rows", "a shard of a " + std::to_string(s.global) +
-                                  "-row batch taken from a tensor of shape " +
-                                  global_batch.shape().to_string());
+                                                     "-row batch taken from a tensor of shape " +
+                                                     global_batch.shape().to_string());
   return global_batch.rows(s.offset, s.rows);
 }
 
@@ -42,8 +42,8 @@ Tensor<T> shard_rows(const Tensor<T>& global_batch, const Shard& s) {
 inline kernels::Indices shard_rows(const kernels::Indices& global, const Shard& s) {
   if (global.shape.rank() < 1 || global.shape[0] != s.global)
     grokalign::detail::throw_shape("shard_rows", "a shard of a " + std::to_string(s.global) +
-                                  "-row batch taken from indices of shape " +
-                                  global.shape.to_string());
+                                                     "-row batch taken from indices of shape " +
+                                                     global.shape.to_string());
   const index_t per_row = s.global ? global.size() / s.global : 0;
   const auto first = global.values->begin() + s.offset * per_row;
   Shape shape = global.shape;
