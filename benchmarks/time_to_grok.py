@@ -163,6 +163,15 @@ def train_ours(seed, threads, args):
             "process_seconds": process_seconds}
 
 
+def write_runs(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["seed", "threads", "side", "epochs", "reached", "test_accuracy",
+                                          "opt_seconds", "cpu_seconds", "process_seconds"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in w.fieldnames})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default="build/release/examples/accelerating_grokking")
@@ -206,15 +215,10 @@ def main():
                     r = train_torch(torch, data, seed, threads, args, os.path.join(tdir, f"seed{seed}.csv"))
                 r.update(side=side, seed=seed, threads=threads)
                 rows.append(r)
+                write_runs(os.path.join(args.out, "runs.csv"), rows)  # after each run: they are long
                 print(f"  {side}: seed {seed}, {threads} thread(s): {r['epochs']} epochs "
                       f"(test accuracy {r['test_accuracy']:.3f}), {r['opt_seconds']:.1f} s "
                       f"({r['cpu_seconds']:.1f} CPU s)", file=sys.stderr)
-    with open(os.path.join(args.out, "runs.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["seed", "threads", "side", "epochs", "reached", "test_accuracy",
-                                          "opt_seconds", "cpu_seconds", "process_seconds"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in w.fieldnames})
 
     def get(side, seed, threads):
         return next(r for r in rows if r["side"] == side and r["seed"] == seed and r["threads"] == threads)
