@@ -57,6 +57,7 @@ import tempfile
 import time
 
 import torch_blas
+import torch_reference
 
 # ------------------------------------------------------------------------------------------
 # PyTorch side
@@ -64,17 +65,7 @@ import torch_blas
 
 
 def build_mlp(torch, batch):
-    nn = torch.nn
-    sizes = [784, 196, 196, 196, 10]
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=False))
-        if i + 2 < len(sizes):
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(8.0)
+    model = torch_reference.paper_mlp(torch)
     x = torch.randn(batch, 784)
     target = torch.nn.functional.one_hot(torch.arange(batch) % 10, 10).double()
     opt = lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)  # noqa: E731

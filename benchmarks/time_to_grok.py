@@ -53,6 +53,7 @@ import sys
 import time
 
 import torch_blas
+import torch_reference
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # include/grokalign/data/dataset.hpp, normalize_mnist
 
@@ -83,19 +84,10 @@ def load_mnist(torch, data_dir, split, n):
 
 def train_torch(torch, data, seed, threads, args, log_path):
     """The reference recipe in PyTorch; returns epochs, reached, opt wall and CPU seconds."""
-    nn, F = torch.nn, torch.nn.functional
+    F = torch.nn.functional
     torch_blas.set_threads(torch, threads)
     torch.manual_seed(seed)
-    sizes = [784, 196, 196, 196, 10]
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=False))
-        if i + 2 < len(sizes):
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers).to(torch.float64)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(8.0)
+    model = torch_reference.paper_mlp(torch, torch.float64)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     x_train, y_train, x_test, y_test = data
     n, B, lam = x_train.shape[0], 256, 1e-3
