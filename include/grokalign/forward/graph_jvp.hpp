@@ -52,14 +52,7 @@ std::vector<Tensor<T>> jvp_graph(const std::vector<Var<T>>& outputs,
   // does: another thread's pass over the same graph is refused instead of corrupted.
   std::vector<detail::Node<T>*> order, claimed;
   detail::NodeClaims<T> claims(claimed);
-  auto claim = [&](detail::Node<T>* n) {
-    if (claims.claim(n)) return;
-    claims.release();
-    detail::throw_autodiff(op, "another thread is differentiating the same graph (node '" +
-                                   std::string(n->name()) +
-                                   "'); one graph takes one pass at a time (docs/engine.md, "
-                                   "\"Threads\")");
-  };
+  auto claim = [&](detail::Node<T>* n) { claims.claim_or_refuse(n, op); };
   std::vector<detail::Node<T>*> roots;
   for (const auto& o : outputs) roots.push_back(o.node());
   std::vector<std::pair<detail::Node<T>*, int>> stack;

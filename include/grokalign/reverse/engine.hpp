@@ -197,15 +197,8 @@ class ReversePass {
   // thread is walking means two passes over one graph at once, which would corrupt both:
   // refused, leaving that thread's nodes untouched.
   void walk_and_claim() {
-    topological_order(s_.walk.roots, mark_, s_.walk.order, s_.walk.stack, [this](Node<T>* n) {
-      if (claims_.claim(n)) return;
-      claims_.release();
-      s_.walk.order.clear();  // nothing of ours to reset: our stamps are our own mark
-      throw_autodiff("grad", "another thread is differentiating the same graph (node '" +
-                                 std::string(n->name()) +
-                                 "'); one graph takes one pass at a time: give each thread its own "
-                                 "forward pass (docs/engine.md, \"Threads\")");
-    });
+    topological_order(s_.walk.roots, mark_, s_.walk.order, s_.walk.stack,
+                      [this](Node<T>* n) { claims_.claim_or_refuse(n, "grad"); });
     claimed_ = true;
   }
   void clear_scratch() {

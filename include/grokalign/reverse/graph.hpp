@@ -4,9 +4,11 @@
 // so that graphs of any depth are safe.
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "grokalign/core/error.hpp"
 #include "grokalign/reverse/var.hpp"
 
 namespace grokalign::detail {
@@ -95,6 +97,16 @@ class NodeClaims {
   void release() {
     for (Node<T>* n : claimed_) n->walker.store(0, std::memory_order_release);
     claimed_.clear();
+  }
+  // Claims `n`, or releases every claim of this pass and refuses the pass (`op` names it)
+  // when another thread's pass holds `n`: the refused pass has written nothing into it.
+  void claim_or_refuse(Node<T>* n, const char* op) {
+    if (claim(n)) return;
+    release();
+    throw_autodiff(op, "another thread is differentiating the same graph (node '" +
+                           std::string(n->name()) +
+                           "'); one graph takes one pass at a time: give each thread its own "
+                           "forward pass (docs/engine.md, \"Threads\")");
   }
 
  private:
