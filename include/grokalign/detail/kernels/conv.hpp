@@ -1,11 +1,13 @@
 #pragma once
 // 2-D convolution (cross-correlation, as in PyTorch) and average pooling on NCHW tensors.
-// A convolution is one GEMM per sample against an im2col buffer:
-//   y_n [O, OH*OW] = W [O, C*kh*kw] * col_n [C*kh*kw, OH*OW].
-// Both adjoints use the same buffer layout (the input gradient scatters W^T gy_n back with
-// col2im, the weight gradient multiplies gy_n by col_n^T), so the three kernels cannot
-// disagree about which input pixel feeds which output pixel.
+// A convolution is one GEMM per group of samples against an im2col buffer:
+//   y_g [O, OH*OW*count] = W [O, C*kh*kw] * col_g [C*kh*kw, OH*OW*count]
+// (a group is one sample, or several side by side: see group_size). Both adjoints use the
+// same buffer layout (the input gradient scatters W^T gy_g back with col2im, the weight
+// gradient multiplies gy_g by col_g^T), so the three kernels cannot disagree about which
+// input pixel feeds which output pixel.
 #include <algorithm>
+#include <cstddef>
 #include <string>
 
 #include "grokalign/detail/kernels/matmul.hpp"
@@ -65,17 +67,90 @@ inline int sample_threads([[maybe_unused]] index_t samples,
   return 1;
 }
 
-// f(sample, slot) for every sample, where slot < threads indexes per-thread scratch.
+// Samples [begin, begin + count) of one group, and the slot < threads of the thread that
+// runs it (for per-thread scratch).
+struct SampleGroup {
+  index_t begin, count;
+  int slot;
+};
+
+// A group of samples is processed in one GEMM, with its im2col matrix laid out pixel-major
+// and sample-minor: column (pixel * count + sample). Every im2col row then copies runs of
+// `count` adjacent values (whole output rows at stride 1) instead of a few pixels at a
+// time, and col2im adds such runs; the input and output of the group are transposed to
+// that layout ([C*H*W, count] and back) once. A group of one sample is the plain
+// per-sample layout and needs no transposes.
+//
+// Group size: enough samples that the runs are long and the GEMM is wide (a late layer has
+// only a few pixels per sample, and so narrow a GEMM runs Eigen's edge kernels), but no
+// more than keep the group's im2col matrix near kGroupBytes, so it stays in cache between
+// im2col and the GEMM.
+inline constexpr std::size_t kGroupBytes = std::size_t{1} << 21;
+inline constexpr index_t kMaxGroup = 16;
+// From this many output pixels on, a sample alone makes a wide enough GEMM with long enough
+// im2col runs, and its own layout saves the transposes.
+inline constexpr index_t kWidePixels = 512;
+
+template <class T>
+index_t group_size(const Conv2dGeometry& g, index_t samples_per_thread) {
+  if (g.identity_col()) return 1;  // the sample is its own im2col matrix: no copy to save
+  if (g.pixels() >= kWidePixels) return 1;
+  const index_t b =
+      static_cast<index_t>(kGroupBytes / sizeof(T)) / std::max<index_t>(1, g.patch() * g.pixels());
+  return std::clamp<index_t>(std::min(b, kMaxGroup), 1, std::max<index_t>(1, samples_per_thread));
+}
+
+// dst[e * count + b] = src[b * size + e]: `count` rows of `size` to sample-minor order.
+template <class T>
+void to_sample_minor(const T* src, index_t count, index_t size, T* dst) {
+  constexpr index_t kBlock = 64;
+  for (index_t e0 = 0; e0 < size; e0 += kBlock) {
+    const index_t e1 = std::min(size, e0 + kBlock);
+    for (index_t b = 0; b < count; ++b) {
+      const T* __restrict s = src + b * size;
+      T* __restrict d = dst + b;
+      for (index_t e = e0; e < e1; ++e) d[e * count] = s[e];
+    }
+  }
+}
+
+// The inverse: dst[b * size + e] = src[e * count + b].
+template <class T>
+void from_sample_minor(const T* src, index_t count, index_t size, T* dst) {
+  constexpr index_t kBlock = 64;
+  for (index_t e0 = 0; e0 < size; e0 += kBlock) {
+    const index_t e1 = std::min(size, e0 + kBlock);
+    for (index_t b = 0; b < count; ++b) {
+      const T* __restrict s = src + b;
+      T* __restrict d = dst + b * size;
+      for (index_t e = e0; e < e1; ++e) d[e] = s[e * count];
+    }
+  }
+}
+
+// f(SampleGroup) for the samples in groups of at most `group`. With threads > 1 each thread
+// takes a contiguous range of samples (one fork/join per call) and cuts it into groups.
 template <class F>
-void for_each_sample(index_t samples, [[maybe_unused]] int threads, F&& f) {
+void for_each_group(index_t samples, [[maybe_unused]] int threads, index_t group, F&& f) {
+  auto run = [&](index_t lo, index_t hi, int slot) {
+    for (index_t n = lo; n < hi; n += group) f(SampleGroup{n, std::min(group, hi - n), slot});
+  };
 #if defined(_OPENMP)
   if (threads > 1) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (index_t n = 0; n < samples; ++n) f(n, omp_get_thread_num());
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      run(samples * t / nt, samples * (t + 1) / nt, t);
+    }
     return;
   }
 #endif
-  for (index_t n = 0; n < samples; ++n) f(n, 0);
+  run(0, samples, 0);
+}
+
+// Samples per thread when `threads` share `samples`.
+inline index_t per_thread(index_t samples, int threads) {
+  return (samples + threads - 1) / threads;
 }
 
 inline std::string conv_context(const Shape& x, const Shape& w, index_t stride, index_t pad) {
@@ -147,57 +222,103 @@ inline void valid_columns(const Conv2dGeometry& g, index_t j, index_t& lo, index
   hi = std::max(hi, lo);
 }
 
-// col [C*kh*kw, OH*OW] from one sample x [C, H, W].
-template <class T>
-void im2col(const T* x, const Conv2dGeometry& g, T* col) {
-  const index_t pixels = g.pixels();
-  parallel_over(g.patch(), pixels, [&](index_t r) {
+// col [C*kh*kw, OH*OW*count] from a group x [C, H, W, count] (sample-minor; count = 1 is
+// one sample in its own layout). S is the stride when it is a compile-time constant (1 and
+// 2, the common ones), else 0.
+template <int S, class T>
+void im2col_impl(const T* x, const Conv2dGeometry& g, index_t count, T* col) {
+  const index_t s = S ? S : g.stride;
+  const index_t row = g.ow * count;
+  parallel_over(g.patch(), g.pixels() * count, [&](index_t r) {
     const index_t j = r % g.kw, i = (r / g.kw) % g.kh, c = r / (g.kw * g.kh);
-    const T* plane = x + c * g.h * g.w;
-    T* dst = col + r * pixels;
+    const T* plane = x + c * g.h * g.w * count;
     index_t lo, hi;
     valid_columns(g, j, lo, hi);
-    for (index_t oh = 0; oh < g.oh; ++oh, dst += g.ow) {
-      const index_t ih = oh * g.stride - g.pad + i;
+    const index_t base = j - g.pad;
+    T* __restrict dst = col + r * g.pixels() * count;
+    for (index_t oh = 0; oh < g.oh; ++oh, dst += row) {
+      const index_t ih = oh * s - g.pad + i;
       if (ih < 0 || ih >= g.h) {
-        std::fill_n(dst, g.ow, T(0));
+        std::fill_n(dst, row, T(0));
         continue;
       }
-      const T* src = plane + ih * g.w;
-      const index_t base = j - g.pad;
-      std::fill(dst, dst + lo, T(0));
-      if (g.stride == 1) {
-        std::copy(src + (base + lo), src + (base + hi), dst + lo);
+      const T* __restrict src = plane + (ih * g.w + base) * count;
+      std::fill_n(dst, lo * count, T(0));
+      if (S == 1) {
+        std::copy_n(src + lo * count, (hi - lo) * count, dst + lo * count);
+      } else if (count == 1) {
+        for (index_t q = lo; q < hi; ++q) dst[q] = src[q * s];
       } else {
-        for (index_t ow = lo; ow < hi; ++ow) dst[ow] = src[base + ow * g.stride];
+        for (index_t q = lo; q < hi; ++q)
+          for (index_t b = 0; b < count; ++b) dst[q * count + b] = src[q * s * count + b];
       }
-      std::fill(dst + hi, dst + g.ow, T(0));
+      std::fill(dst + hi * count, dst + row, T(0));
     }
   });
 }
 
-// x [C, H, W] += the adjoint of im2col applied to col. Rows of one channel write the same
-// plane, so the work is split by channel.
 template <class T>
-void col2im_add(const T* col, const Conv2dGeometry& g, T* x) {
-  const index_t pixels = g.pixels();
-  parallel_over(g.c, g.kh * g.kw * pixels, [&](index_t c) {
-    T* plane = x + c * g.h * g.w;
-    for (index_t i = 0; i < g.kh; ++i) {
-      for (index_t j = 0; j < g.kw; ++j) {
-        const T* src = col + ((c * g.kh + i) * g.kw + j) * pixels;
-        index_t lo, hi;
-        valid_columns(g, j, lo, hi);
-        const index_t base = j - g.pad;
-        for (index_t oh = 0; oh < g.oh; ++oh, src += g.ow) {
-          const index_t ih = oh * g.stride - g.pad + i;
-          if (ih < 0 || ih >= g.h) continue;
-          T* dst = plane + ih * g.w;
-          for (index_t ow = lo; ow < hi; ++ow) dst[base + ow * g.stride] += src[ow];
+void im2col(const T* x, const Conv2dGeometry& g, index_t count, T* col) {
+  if (g.stride == 1)
+    im2col_impl<1>(x, g, count, col);
+  else if (g.stride == 2)
+    im2col_impl<2>(x, g, count, col);
+  else
+    im2col_impl<0>(x, g, count, col);
+}
+
+// x [C, H, W, count] = the adjoint of im2col applied to col, overwriting x. Each input row
+// is summed in place from every (i, j) tap that reads it, in the order i, then j, that a
+// scatter over the rows of col would add them (so the sums do not depend on the layout);
+// the row stays in L1 while its taps are added. Split by channel.
+template <int S, class T>
+void col2im_impl(const T* col, const Conv2dGeometry& g, index_t count, T* x) {
+  const index_t s = S ? S : g.stride;
+  const index_t ld = g.pixels() * count;
+  parallel_over(g.c, g.kh * g.kw * ld, [&](index_t c) {
+    T* plane = x + c * g.h * g.w * count;
+    const T* col_c = col + c * g.kh * g.kw * ld;
+    for (index_t ih = 0; ih < g.h; ++ih) {
+      T* __restrict out = plane + ih * g.w * count;
+      std::fill_n(out, g.w * count, T(0));
+      for (index_t i = 0; i < g.kh; ++i) {
+        const index_t num = ih + g.pad - i;  // oh * stride
+        if (num < 0) break;
+        if (num % s != 0) continue;
+        const index_t oh = num / s;
+        if (oh >= g.oh) continue;
+        for (index_t j = 0; j < g.kw; ++j) {
+          const T* __restrict src = col_c + (i * g.kw + j) * ld + oh * g.ow * count;
+          index_t lo, hi;
+          valid_columns(g, j, lo, hi);
+          const index_t base = j - g.pad;
+          if (S == 1) {
+            T* __restrict o = out + (base + lo) * count;
+            const T* __restrict v = src + lo * count;
+            for (index_t t = 0; t < (hi - lo) * count; ++t) o[t] += v[t];
+          } else if (count == 1) {
+            for (index_t q = lo; q < hi; ++q) out[base + q * s] += src[q];
+          } else {
+            for (index_t q = lo; q < hi; ++q) {
+              T* __restrict o = out + (base + q * s) * count;
+              const T* __restrict v = src + q * count;
+              for (index_t b = 0; b < count; ++b) o[b] += v[b];
+            }
+          }
         }
       }
     }
   });
+}
+
+template <class T>
+void col2im(const T* col, const Conv2dGeometry& g, index_t count, T* x) {
+  if (g.stride == 1)
+    col2im_impl<1>(col, g, count, x);
+  else if (g.stride == 2)
+    col2im_impl<2>(col, g, count, x);
+  else
+    col2im_impl<0>(col, g, count, x);
 }
 
 struct Pool2dGeometry {
@@ -234,17 +355,34 @@ template <class T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, index_t stride, index_t padding) {
   const auto g = conv_detail::conv_geometry("conv2d", x.shape(), w.shape(), stride, padding);
   Tensor<T> y = Tensor<T>::empty(g.output_shape());
-  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w;
+  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w, out_size = g.o * p;
   using M = typename Tensor<T>::MatrixMap;
   using CM = typename Tensor<T>::ConstMatrixMap;
   const CM wm(w.data(), g.o, k);
   const int threads = conv_detail::sample_threads(g.n, g.o * k * p);
-  Tensor<T> col = g.identity_col() ? Tensor<T>() : Tensor<T>::empty(Shape{threads, k, p});
-  conv_detail::for_each_sample(g.n, threads, [&](index_t n, int slot) {
-    const T* xn = x.data() + n * in_size;
-    T* cn = col.defined() ? col.data() + slot * k * p : nullptr;
-    if (cn) conv_detail::im2col(xn, g, cn);
-    gemm(M(y.data() + n * g.o * p, g.o, p), wm, false, CM(cn ? cn : xn, k, p), false);
+  const index_t group = conv_detail::group_size<T>(g, conv_detail::per_thread(g.n, threads));
+  // Per thread: the group's im2col matrix [k, p * group] and, for several samples, the
+  // group's input and output in sample-minor order.
+  const index_t col_size = g.identity_col() ? 0 : k * p * group;
+  const index_t slot_size = col_size + (group > 1 ? (in_size + out_size) * group : 0);
+  Tensor<T> scratch = slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>();
+  conv_detail::for_each_group(g.n, threads, group, [&](conv_detail::SampleGroup sg) {
+    const index_t cnt = sg.count;
+    T* col = scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+    const T* xg = x.data() + sg.begin * in_size;
+    T* yg = y.data() + sg.begin * out_size;
+    if (cnt > 1) {
+      T* xt = col + col_size;
+      conv_detail::to_sample_minor(xg, cnt, in_size, xt);
+      xg = xt;
+      yg = xt + in_size * group;
+    }
+    if (!g.identity_col()) {
+      conv_detail::im2col(xg, g, cnt, col);
+      xg = col;
+    }
+    gemm(M(yg, g.o, p * cnt), wm, false, CM(xg, k, p * cnt), false);
+    if (cnt > 1) conv_detail::from_sample_minor(yg, cnt, out_size, y.data() + sg.begin * out_size);
   });
   return y;
 }
@@ -265,23 +403,37 @@ Tensor<T> conv2d_input_grad(const Tensor<T>& gy, const Tensor<T>& w, index_t hei
   const auto g = conv_detail::conv_geometry(op, Shape{gy.shape()[0], w.shape()[1], height, width},
                                             w.shape(), stride, padding);
   conv_detail::require_output_shape(op, gy.shape(), g);
-  Tensor<T> gx = Tensor<T>::zeros(g.input_shape());
-  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w;
+  // col2im (or the 1x1 GEMM) writes every element of each sample's gradient: no zero fill.
+  Tensor<T> gx = Tensor<T>::empty(g.input_shape());
+  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w, out_size = g.o * p;
   using M = typename Tensor<T>::MatrixMap;
   using CM = typename Tensor<T>::ConstMatrixMap;
   const CM wm(w.data(), g.o, k);
   const int threads = conv_detail::sample_threads(g.n, g.o * k * p);
-  Tensor<T> col = g.identity_col() ? Tensor<T>() : Tensor<T>::empty(Shape{threads, k, p});
-  conv_detail::for_each_sample(g.n, threads, [&](index_t n, int slot) {
-    const CM gyn(gy.data() + n * g.o * p, g.o, p);
-    T* gxn = gx.data() + n * in_size;
-    if (!col.defined()) {
-      gemm(M(gxn, k, p), wm, true, gyn, false);
-      return;
+  const index_t group = conv_detail::group_size<T>(g, conv_detail::per_thread(g.n, threads));
+  // Per thread: the group's column gradient [k, p * group] and, for several samples, the
+  // group's gy and gx in sample-minor order.
+  const index_t col_size = g.identity_col() ? 0 : k * p * group;
+  const index_t slot_size = col_size + (group > 1 ? (in_size + out_size) * group : 0);
+  Tensor<T> scratch = slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>();
+  conv_detail::for_each_group(g.n, threads, group, [&](conv_detail::SampleGroup sg) {
+    const index_t cnt = sg.count;
+    T* col = scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+    const T* gyg = gy.data() + sg.begin * out_size;
+    T* gxg = gx.data() + sg.begin * in_size;
+    if (cnt > 1) {
+      T* gyt = col + col_size;
+      conv_detail::to_sample_minor(gyg, cnt, out_size, gyt);
+      gyg = gyt;
+      gxg = gyt + out_size * group;
     }
-    T* cn = col.data() + slot * k * p;
-    gemm(M(cn, k, p), wm, true, gyn, false);
-    conv_detail::col2im_add(cn, g, gxn);
+    if (g.identity_col()) {
+      gemm(M(gxg, k, p * cnt), wm, true, CM(gyg, g.o, p * cnt), false);
+    } else {
+      gemm(M(col, k, p * cnt), wm, true, CM(gyg, g.o, p * cnt), false);
+      conv_detail::col2im(col, g, cnt, gxg);
+    }
+    if (cnt > 1) conv_detail::from_sample_minor(gxg, cnt, in_size, gx.data() + sg.begin * in_size);
   });
   return gx;
 }
@@ -299,19 +451,35 @@ Tensor<T> conv2d_weight_grad(const Tensor<T>& x, const Tensor<T>& gy, index_t kh
   const auto g = conv_detail::conv_geometry(
       op, x.shape(), Shape{gy.shape()[1], x.shape()[1], kh, kw}, stride, padding);
   conv_detail::require_output_shape(op, gy.shape(), g);
-  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w;
+  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w, out_size = g.o * p;
   using M = typename Tensor<T>::MatrixMap;
   using CM = typename Tensor<T>::ConstMatrixMap;
   const int threads = conv_detail::sample_threads(g.n, g.o * k * p);
-  Tensor<T> col = g.identity_col() ? Tensor<T>() : Tensor<T>::empty(Shape{threads, k, p});
+  const index_t group = conv_detail::group_size<T>(g, conv_detail::per_thread(g.n, threads));
+  const index_t col_size = g.identity_col() ? 0 : k * p * group;
+  const index_t slot_size = col_size + (group > 1 ? (in_size + out_size) * group : 0);
+  Tensor<T> scratch = slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>();
   // One partial sum per thread, added up at the end, so threads never write the same w.
   Tensor<T> partial = Tensor<T>::zeros(Shape{threads, g.o, k});
-  conv_detail::for_each_sample(g.n, threads, [&](index_t n, int slot) {
-    const T* xn = x.data() + n * in_size;
-    T* cn = col.defined() ? col.data() + slot * k * p : nullptr;
-    if (cn) conv_detail::im2col(xn, g, cn);
-    gemm(M(partial.data() + slot * g.o * k, g.o, k), CM(gy.data() + n * g.o * p, g.o, p), false,
-         CM(cn ? cn : xn, k, p), true, /*accumulate=*/true);
+  conv_detail::for_each_group(g.n, threads, group, [&](conv_detail::SampleGroup sg) {
+    const index_t cnt = sg.count;
+    T* col = scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+    const T* xg = x.data() + sg.begin * in_size;
+    const T* gyg = gy.data() + sg.begin * out_size;
+    if (cnt > 1) {
+      T* xt = col + col_size;
+      T* gyt = xt + in_size * group;
+      conv_detail::to_sample_minor(xg, cnt, in_size, xt);
+      conv_detail::to_sample_minor(gyg, cnt, out_size, gyt);
+      xg = xt;
+      gyg = gyt;
+    }
+    if (!g.identity_col()) {
+      conv_detail::im2col(xg, g, cnt, col);
+      xg = col;
+    }
+    gemm(M(partial.data() + sg.slot * g.o * k, g.o, k), CM(gyg, g.o, p * cnt), false,
+         CM(xg, k, p * cnt), true, /*accumulate=*/true);
   });
   if (threads == 1) return partial.reshape(g.weight_shape());
   Tensor<T> gw = Tensor<T>::empty(g.weight_shape());
