@@ -30,8 +30,9 @@
 // in OUT/<variant>/seed<k>/; OUT/summary.md and summary.csv hold the table.
 // Under mpirun -np N (built with MPI: grokalign::distributed) every run is data-parallel: each
 // rank trains on its rows of every batch, one allreduce of the gradients a step, the runs one
-// after another; rank 0 alone writes OUT and prints (docs/scaling.md). Not yet under N > 1:
-// the alignment variants, --jobs > 1 and --resume.
+// after another; rank 0 alone writes OUT and prints (docs/scaling.md); --resume works with
+// any number of ranks (checkpoints do not depend on it). Not yet under N > 1: the alignment
+// variants and --jobs > 1.
 #include <grokalign/align.hpp>
 #include <grokalign/data.hpp>
 #include <grokalign/distributed.hpp>
@@ -421,10 +422,6 @@ int main(int argc, char** argv) {
         app.add_flag("--adv_training", custom.adv_training, "custom variant: input noise");
     if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
     if (parallel) {
-      if (!common.resume.empty())
-        throw run::FlagError("--resume",
-                             "is not supported under mpirun yet (issue 13); resume "
-                             "with one process");
       if (jobs > 1)
         throw run::FlagError("--jobs",
                              "under mpirun every run uses all the ranks, one run at "
@@ -523,8 +520,9 @@ int main(int argc, char** argv) {
             {v.name, common.seed + k, out / v.name / fmt::format("seed{}", common.seed + k)});
     if (summary_only && !resuming)
       throw run::FlagError("--summary_only", "needs --resume OUT, the sweep to summarise");
-    if (resuming &&
-        !summary_only)  // a run that gave up at a lower cap carries on to a raised --max_epochs
+    // A run that gave up at a lower cap carries on to a raised --max_epochs (rank 0 alone
+    // touches OUT; the barrier below orders it before any rank reads OUT's done.json files).
+    if (resuming && !summary_only && comm.is_root())
       for (const auto& rr : runs)
         if (auto o = run::read_outcome(rr.dir); o && !o->reached && o->steps < s.max_epochs)
           std::filesystem::remove(run::done_path(rr.dir));
@@ -589,12 +587,27 @@ int main(int argc, char** argv) {
               c.quiet = common.quiet || runs.size() > 1;  // several runs: status lines instead
               const Variant& v = chosen[i / seeds];
               if (!parallel) return train_run<T>(s, v, c, digits, status, i, comm);
-              if (!comm.is_root()) {
-                c.out = (scratch / rr.dir.lexically_relative(out)).string();
-                c.quiet = true;
-              }
               // A run that fails on one rank would leave the others waiting: it ends the job.
               try {
+                if (!comm.is_root()) {
+                  // The other ranks run in their scratch folder; resuming, they start from a
+                  // copy of rank 0's checkpoint and stats.csv (OUT is on a filesystem every
+                  // rank reads: one machine's, or a cluster's shared one), so that every rank
+                  // restores the same state and rank 0 alone writes OUT.
+                  const auto mine = scratch / rr.dir.lexically_relative(out);
+                  c.out = mine.string();
+                  c.quiet = true;
+                  if (!c.resume.empty()) {
+                    std::filesystem::create_directories(mine);
+                    for (const char* f : {"checkpoint.bin", "stats.csv"})
+                      std::filesystem::copy_file(rr.dir / f, mine / f,
+                                                 std::filesystem::copy_options::overwrite_existing);
+                    c.resume = mine.string();
+                  }
+                }
+                // Every rank has read the run's folder (done.json, checkpoint.bin) before rank 0
+                // changes it.
+                comm.barrier();
                 return train_run<T>(s, v, c, digits, status, i, comm);
               } catch (const std::exception& e) {
                 comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));

@@ -2,8 +2,8 @@
 # accelerating_grokking data-parallel (issue 13): a 2-rank run under mpirun reproduces the
 # 1-rank run's stats.csv (every column but the timings, to 1e-9 relative: the ranks' sums
 # only reorder the arithmetic), rank 0 alone writes the output folder, a 2-rank run resumed by
-# one process continues it alike, and what does not run data-parallel yet is refused with a
-# message.
+# one process, a 1-process run resumed on 2 ranks and a 2-rank run resumed on 2 ranks continue
+# it alike, and what does not run data-parallel yet is refused with a message.
 #   example_2_ranks.sh MPIEXEC PROGRAM WORKDIR
 set -euo pipefail
 mpiexec=$1 program=$2 work=$3
@@ -54,7 +54,30 @@ same_stats "$work/one" "$work/two" "2 ranks against 1"
   { cat "$work/resumed.log"; echo "FAIL: resuming the 2-rank run with one process"; exit 1; }
 same_stats "$work/one" "$work/resumed" "2 ranks for 20 epochs, resumed by 1 for 10, against 1"
 
-for refused in "--jobs 2" "--variants centroid_align_ce" "--resume $work/two"; do
+# ... and a run resumes on 2 ranks, whether 1 process or 2 ranks made its checkpoint: rank 0
+# reads the run folder, the other rank a copy of its checkpoint, and every rank carries on
+# from the same state. 1 process to 20 epochs, resumed on 2 ranks to 30:
+"$program" "${args[@]}" --max_epochs 20 --out "$work/one_two" > "$work/one_two.log" 2>&1 ||
+  { cat "$work/one_two.log"; echo "FAIL: the 1-process 20-epoch run"; exit 1; }
+"$mpiexec" -n 2 --oversubscribe "$program" --resume "$work/one_two" --max_epochs 30 --quiet \
+  > "$work/one_two.log" 2>&1 || { cat "$work/one_two.log"; echo "FAIL: resuming on 2 ranks"; exit 1; }
+grep -q "each data-parallel on 2 ranks" "$work/one_two.log" ||
+  { cat "$work/one_two.log"; echo "FAIL: the resumed run did not run on 2 ranks"; exit 1; }
+same_stats "$work/one" "$work/one_two" "1 process for 20 epochs, resumed by 2 ranks for 10, against 1"
+# 2 ranks to 10 epochs, resumed on 2 ranks to 20, then to 30 (a second resume, from a
+# checkpoint a resumed 2-rank run wrote).
+"$mpiexec" -n 2 --oversubscribe "$program" "${args[@]}" --max_epochs 10 --out "$work/two_two" \
+  > "$work/two_two.log" 2>&1 || { cat "$work/two_two.log"; echo "FAIL: the 10-epoch run"; exit 1; }
+for e in 20 30; do
+  "$mpiexec" -n 2 --oversubscribe "$program" --resume "$work/two_two" --max_epochs $e --quiet \
+    > "$work/two_two.log" 2>&1 ||
+    { cat "$work/two_two.log"; echo "FAIL: resuming the 2-rank run on 2 ranks to $e"; exit 1; }
+done
+same_stats "$work/one" "$work/two_two" "2 ranks for 10 epochs, resumed by 2 ranks twice, against 1"
+[[ "$(cd "$work/two_two" && ls | sort | tr '\n' ' ')" == "grokalign_ce grokalign_mse noise runs.csv summary.csv summary.md sweep.json " ]] ||
+  { ls -R "$work/two_two"; echo "FAIL: unexpected files in the resumed 2-rank output"; exit 1; }
+
+for refused in "--jobs 2" "--variants centroid_align_ce"; do
   # shellcheck disable=SC2086
   if "$mpiexec" -n 2 --oversubscribe "$program" --smoke --quiet --out "$work/refused" $refused \
        > "$work/refused.log" 2>&1; then
