@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Compares the stats.csv files of two accelerating_grokking sweeps (tests/distributed):
+every value but the timing columns, to 1e-9 relative (data-parallel ranks only reorder the
+sums of one process, so the runs agree to rounding, not bit for bit).
+  same_stats.py ONE TWO WHAT RUNS
+ONE, TWO: the sweeps' OUT folders; WHAT: names the comparison in the line printed; RUNS: the
+number of runs (stats.csv files) ONE must hold."""
+import csv
+import pathlib
+import sys
+
+one, two, what, runs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+files = sorted(one.glob("*/seed*/stats.csv"))
+assert len(files) == runs, f"expected {runs} runs, found {len(files)}"
+worst, cells = 0.0, 0
+for f in files:
+    g = two / f.relative_to(one)
+    a, b = list(csv.DictReader(open(f))), list(csv.DictReader(open(g)))
+    assert len(a) == len(b) > 1, f"{g}: {len(b)} rows against {len(a)}"
+    for x, y in zip(a, b):
+        for k in x:
+            if k in ("opt_seconds", "opt_cpu_seconds"):
+                continue
+            u, v = float(x[k]), float(y[k])
+            worst, cells = max(worst, abs(u - v) / max(1.0, abs(u))), cells + 1
+print(f"{what}: {len(files)} stats.csv, {cells} values, max relative difference {worst:.3g}")
+sys.exit(0 if worst <= 1e-9 else 1)
