@@ -31,8 +31,10 @@
 // Under mpirun -np N (built with MPI: grokalign::distributed) every run is data-parallel: each
 // rank trains on its rows of every batch, one allreduce of the gradients a step, the runs one
 // after another; rank 0 alone writes OUT and prints (docs/scaling.md); --resume works with
-// any number of ranks (checkpoints do not depend on it). Not yet under N > 1: the alignment
-// variants and --jobs > 1.
+// any number of ranks (checkpoints do not depend on it). Not yet data-parallel: the alignment
+// variants and --jobs > 1. A sweep of at least as many runs as ranks instead gives each rank
+// whole runs (run i on rank i mod N, --jobs at a time), each rank writing its runs' folders,
+// rank 0 the summary; --mpi_mode runs|data|auto chooses.
 #include <grokalign/align.hpp>
 #include <grokalign/data.hpp>
 #include <grokalign/distributed.hpp>
@@ -420,13 +422,14 @@ int main(int argc, char** argv) {
     auto* gf_opt = app.add_flag("--grokfast", custom.grokfast, "custom variant: Grokfast EMA");
     auto* adv_opt =
         app.add_flag("--adv_training", custom.adv_training, "custom variant: input noise");
+    std::string mpi_mode = "auto";
+    app.add_option("--mpi_mode", mpi_mode,
+                   "Under mpirun: runs (each rank runs whole runs, run i on rank i mod N), data "
+                   "(every run data-parallel on all the ranks, one after another), or auto "
+                   "(runs when the sweep has at least as many runs as ranks)")
+        ->check(CLI::IsMember({"auto", "runs", "data"}))
+        ->capture_default_str();
     if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
-    if (parallel) {
-      if (jobs > 1)
-        throw run::FlagError("--jobs",
-                             "under mpirun every run uses all the ranks, one run at "
-                             "a time; leave --jobs at 1");
-    }
 
     // A resumed sweep takes what it was started with from OUT/sweep.json.
     const bool resuming = !common.resume.empty();
@@ -502,10 +505,6 @@ int main(int argc, char** argv) {
                              "weighs the alignment variants (centroid_align_ce, "
                              "centroid_align_mse, jacobian_align_ce, jacobian_align_mse); "
                              "none of them is in --variants");
-      for (const auto& v : chosen)
-        if (parallel && v.align != "none")
-          throw run::FlagError("--variants", "the alignment variants (" + v.name +
-                                                 ") do not run under mpirun yet (issue 13)");
       if (custom_flags && !(names.size() == 1 && names[0] == "custom"))
         throw run::FlagError("--loss_fn",
                              "--loss_fn, --grokfast and --adv_training define the "
@@ -518,6 +517,22 @@ int main(int argc, char** argv) {
       for (int k = 0; k < seeds; ++k)
         runs.push_back(
             {v.name, common.seed + k, out / v.name / fmt::format("seed{}", common.seed + k)});
+    // Under mpirun: whole runs spread over the ranks, or each run data-parallel on all of them.
+    const bool by_runs =
+        parallel && (mpi_mode == "runs" ||
+                     (mpi_mode == "auto" && runs.size() >= static_cast<std::size_t>(comm.size())));
+    const bool data_parallel = parallel && !by_runs;
+    if (data_parallel) {
+      if (jobs > 1)
+        throw run::FlagError("--jobs",
+                             "with --mpi_mode data every run uses all the ranks, one run at "
+                             "a time; leave --jobs at 1");
+      for (const auto& v : chosen)
+        if (v.align != "none")
+          throw run::FlagError("--variants", "the alignment variants (" + v.name +
+                                                 ") do not run data-parallel yet (issue 13); "
+                                                 "--mpi_mode runs runs them whole on each rank");
+    }
     if (summary_only && !resuming)
       throw run::FlagError("--summary_only", "needs --resume OUT, the sweep to summarise");
     // A run that gave up at a lower cap carries on to a raised --max_epochs (rank 0 alone
@@ -537,10 +552,12 @@ int main(int argc, char** argv) {
     }
     // Rank 0 alone writes OUT and prints; the other ranks keep their runs' files in a scratch
     // folder of their own, removed at the end, and print only errors.
+    // (With --mpi_mode runs every rank writes its own runs' folders in OUT, and rank 0 the rest.)
     std::filesystem::path scratch;
     if (!comm.is_root()) {
-      scratch = std::filesystem::temp_directory_path() /
-                fmt::format("accelerating_grokking-rank{}-{}", comm.rank(), ::getpid());
+      if (data_parallel)
+        scratch = std::filesystem::temp_directory_path() /
+                  fmt::format("accelerating_grokking-rank{}-{}", comm.rank(), ::getpid());
       if (!std::freopen("/dev/null", "w", stdout)) comm.abort("cannot silence stdout");
     }
     comm.barrier();  // every rank has checked OUT before rank 0 writes into it
@@ -566,17 +583,58 @@ int main(int argc, char** argv) {
     }
     fmt::print("accelerating_grokking: {} run(s) ({} x {} seed(s)), {} at a time{}, into {}\n",
                runs.size(), chosen.size(), seeds, jobs,
-               parallel ? fmt::format(", each data-parallel on {} ranks", comm.size()) : "",
+               data_parallel ? fmt::format(", each data-parallel on {} ranks", comm.size())
+               : by_runs ? fmt::format(" on each of {} ranks (run i on rank i mod {})", comm.size(),
+                                       comm.size())
+                         : "",
                out.string());
     std::fflush(stdout);
 
     return run::with_dtype(common.dtype, [&]<class T>() {
       const Digits<T> digits = load_digits<T>(s, common.data_dir);
       std::vector<run::RunOutcome> outcomes(runs.size());
-      if (summary_only)
+      if (summary_only) {
         for (std::size_t i = 0; i < runs.size(); ++i)
           outcomes[i] = run::read_outcome(runs[i].dir).value_or(run::RunOutcome{});
-      else
+      } else if (by_runs) {
+        // This rank's whole runs, each as one process would run it (Communicator::local():
+        // no MPI inside a run, so --jobs threads may run them side by side).
+        const int n = comm.size();
+        std::vector<std::size_t> mine_index;
+        std::vector<run::SweepRun> mine;
+        for (std::size_t i = static_cast<std::size_t>(comm.rank()); i < runs.size();
+             i += static_cast<std::size_t>(n)) {
+          mine_index.push_back(i);
+          mine.push_back(runs[i]);
+        }
+        const auto mine_outcomes = run::run_sweep(
+            mine, {.jobs = jobs, .quiet = common.quiet},
+            [&](const run::SweepRun& rr, std::size_t k, run::SweepStatus& status) {
+              run::CommonOptions c = common;
+              c.seed = rr.seed;
+              c.out = rr.dir.string();
+              c.resume = std::filesystem::exists(rr.dir / "checkpoint.bin") ? rr.dir.string() : "";
+              c.quiet = common.quiet || runs.size() > 1;
+              const Variant& v = chosen[mine_index[k] / seeds];
+              // A failed run ends the job naming the rank and the run (the others' finished
+              // runs stay on disk; --resume OUT carries on).
+              try {
+                return train_run<T>(s, v, c, digits, status, k, distributed::Communicator::local());
+              } catch (const std::exception& e) {
+                comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));
+              }
+            });
+        comm.barrier();  // every rank's runs are finished: their done.json files are in OUT
+        for (std::size_t k = 0; k < mine.size(); ++k) outcomes[mine_index[k]] = mine_outcomes[k];
+        if (comm.is_root())
+          for (std::size_t i = 0; i < runs.size(); ++i)
+            if (i % static_cast<std::size_t>(n) != 0) {
+              outcomes[i] = run::read_outcome(runs[i].dir).value_or(run::RunOutcome{});
+              if (!outcomes[i].finished)
+                outcomes[i].error =
+                    fmt::format("rank {} left no done.json in {}", i % n, runs[i].dir.string());
+            }
+      } else {
         outcomes = run::run_sweep(
             runs, {.jobs = jobs, .quiet = common.quiet},
             [&](const run::SweepRun& rr, std::size_t i, run::SweepStatus& status) {
@@ -613,6 +671,7 @@ int main(int argc, char** argv) {
                 comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));
               }
             });
+      }
       if (!scratch.empty()) std::filesystem::remove_all(scratch);
       if (!comm.is_root()) return 0;
 

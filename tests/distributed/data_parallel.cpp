@@ -11,11 +11,13 @@
 #include <grokalign/ops.hpp>
 #include <grokalign/optim.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -140,6 +142,25 @@ void run_all(const dist::Communicator& comm) {
         if (next != G) bad = 1;
       }
     check(comm, "shards tile the batch", bad, 0.0);
+  }
+  // Communicator::local(): this rank alone, every collective the identity (no MPI call), so
+  // each rank keeps its own value, from two threads at once.
+  {
+    std::atomic<int> bad{0};
+    auto alone = [&](double mine) {
+      const dist::Communicator self = dist::Communicator::local();
+      double v[2] = {mine, -mine};
+      self.allreduce(v, 2);
+      self.broadcast(v, 2, 0);
+      self.barrier();
+      if (self.rank() != 0 || self.size() != 1 || !self.is_local() || v[0] != mine ||
+          v[1] != -mine || self.sum(mine) != mine || self.max(mine) != mine)
+        bad = 1;
+    };
+    std::thread other(alone, 2.0 * comm.rank() + 1);
+    alone(2.0 * comm.rank() + 2);
+    other.join();
+    check(comm, "Communicator::local() is this rank alone", bad.load(), 0.0);
   }
 
   // The paper's MLP shape in miniature (bias-free ReLU, depth 4) plus a biased one.

@@ -3,7 +3,8 @@
 # 1-rank run's stats.csv (every column but the timings, to 1e-9 relative: the ranks' sums
 # only reorder the arithmetic), rank 0 alone writes the output folder, a 2-rank run resumed by
 # one process, a 1-process run resumed on 2 ranks and a 2-rank run resumed on 2 ranks continue
-# it alike, and what does not run data-parallel yet is refused with a message.
+# it alike, and what does not run data-parallel yet is refused with a message. (--mpi_mode
+# data: the sweep's 6 runs would otherwise be spread over the ranks, sweep_over_ranks.sh.)
 #   example_2_ranks.sh MPIEXEC PROGRAM WORKDIR
 set -euo pipefail
 mpiexec=$1 program=$2 work=$3
@@ -14,7 +15,7 @@ mkdir -p "$work"
 args=(--smoke --quiet --seeds 2 --batch_size 50 --variants grokalign_ce,grokalign_mse,noise)
 "$program" "${args[@]}" --out "$work/one" > "$work/one.log" 2>&1 ||
   { cat "$work/one.log"; echo "FAIL: the 1-process run failed"; exit 1; }
-"$mpiexec" -n 2 --oversubscribe "$program" "${args[@]}" --out "$work/two" > "$work/two.log" 2>&1 ||
+"$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data "${args[@]}" --out "$work/two" > "$work/two.log" 2>&1 ||
   { cat "$work/two.log"; echo "FAIL: the 2-rank run failed"; exit 1; }
 grep -q "each data-parallel on 2 ranks" "$work/two.log" ||
   { cat "$work/two.log"; echo "FAIL: the 2-rank run did not say it ran on 2 ranks"; exit 1; }
@@ -29,7 +30,7 @@ same_stats "$work/one" "$work/two" "2 ranks against 1"
   { ls -R "$work/two"; echo "FAIL: unexpected files in the 2-rank output"; exit 1; }
 
 # Checkpoints do not depend on the rank count: 20 epochs on 2 ranks, resumed to 30 by one process.
-"$mpiexec" -n 2 --oversubscribe "$program" "${args[@]}" --max_epochs 20 --out "$work/resumed" \
+"$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data "${args[@]}" --max_epochs 20 --out "$work/resumed" \
   > "$work/resumed.log" 2>&1 || { cat "$work/resumed.log"; echo "FAIL: the 20-epoch run"; exit 1; }
 "$program" --resume "$work/resumed" --max_epochs 30 --quiet > "$work/resumed.log" 2>&1 ||
   { cat "$work/resumed.log"; echo "FAIL: resuming the 2-rank run with one process"; exit 1; }
@@ -40,17 +41,17 @@ same_stats "$work/one" "$work/resumed" "2 ranks for 20 epochs, resumed by 1 for 
 # from the same state. 1 process to 20 epochs, resumed on 2 ranks to 30:
 "$program" "${args[@]}" --max_epochs 20 --out "$work/one_two" > "$work/one_two.log" 2>&1 ||
   { cat "$work/one_two.log"; echo "FAIL: the 1-process 20-epoch run"; exit 1; }
-"$mpiexec" -n 2 --oversubscribe "$program" --resume "$work/one_two" --max_epochs 30 --quiet \
+"$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data --resume "$work/one_two" --max_epochs 30 --quiet \
   > "$work/one_two.log" 2>&1 || { cat "$work/one_two.log"; echo "FAIL: resuming on 2 ranks"; exit 1; }
 grep -q "each data-parallel on 2 ranks" "$work/one_two.log" ||
   { cat "$work/one_two.log"; echo "FAIL: the resumed run did not run on 2 ranks"; exit 1; }
 same_stats "$work/one" "$work/one_two" "1 process for 20 epochs, resumed by 2 ranks for 10, against 1"
 # 2 ranks to 10 epochs, resumed on 2 ranks to 20, then to 30 (a second resume, from a
 # checkpoint a resumed 2-rank run wrote).
-"$mpiexec" -n 2 --oversubscribe "$program" "${args[@]}" --max_epochs 10 --out "$work/two_two" \
+"$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data "${args[@]}" --max_epochs 10 --out "$work/two_two" \
   > "$work/two_two.log" 2>&1 || { cat "$work/two_two.log"; echo "FAIL: the 10-epoch run"; exit 1; }
 for e in 20 30; do
-  "$mpiexec" -n 2 --oversubscribe "$program" --resume "$work/two_two" --max_epochs $e --quiet \
+  "$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data --resume "$work/two_two" --max_epochs $e --quiet \
     > "$work/two_two.log" 2>&1 ||
     { cat "$work/two_two.log"; echo "FAIL: resuming the 2-rank run on 2 ranks to $e"; exit 1; }
 done
@@ -60,7 +61,7 @@ same_stats "$work/one" "$work/two_two" "2 ranks for 10 epochs, resumed by 2 rank
 
 for refused in "--jobs 2" "--variants centroid_align_ce"; do
   # shellcheck disable=SC2086
-  if "$mpiexec" -n 2 --oversubscribe "$program" --smoke --quiet --out "$work/refused" $refused \
+  if "$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data --smoke --quiet --out "$work/refused" $refused \
        > "$work/refused.log" 2>&1; then
     echo "FAIL: $refused ran under mpirun"; exit 1
   fi

@@ -52,6 +52,8 @@ rm -rf "${TMPDIR:-/tmp}/accelerating_grokking-rank1-$victim"  # the killed rank'
 message=$(grep -E "rank 1 .*(signal 9|Killed)" "$work/two.log" | head -1) ||
   { cat "$work/two.log"; fail "no message naming rank 1 and the signal"; }
 echo "message: $message"
+# One run on 2 ranks: --mpi_mode auto made it data-parallel.
+grep -q "each data-parallel on 2 ranks" "$work/two.log" || { cat "$work/two.log"; fail "not data-parallel"; }
 [[ -f "$run/checkpoint.bin" ]] || fail "no checkpoint survived the kill"
 
 "$mpiexec" -n 2 --oversubscribe "$program" --resume "$work/two" --max_epochs 200 \

@@ -2,14 +2,15 @@
 """Compares the stats.csv files of two accelerating_grokking sweeps (tests/distributed):
 every value but the timing columns, to 1e-9 relative (data-parallel ranks only reorder the
 sums of one process, so the runs agree to rounding, not bit for bit).
-  same_stats.py ONE TWO WHAT RUNS
+  same_stats.py ONE TWO WHAT RUNS [TOLERANCE]
 ONE, TWO: the sweeps' OUT folders; WHAT: names the comparison in the line printed; RUNS: the
-number of runs (stats.csv files) ONE must hold."""
+number of runs (stats.csv files) ONE must hold; TOLERANCE: 1e-9 unless given (0: identical)."""
 import csv
 import pathlib
 import sys
 
 one, two, what, runs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+tolerance = float(sys.argv[5]) if len(sys.argv) > 5 else 1e-9
 files = sorted(one.glob("*/seed*/stats.csv"))
 assert len(files) == runs, f"expected {runs} runs, found {len(files)}"
 worst, cells = 0.0, 0
@@ -24,4 +25,4 @@ for f in files:
             u, v = float(x[k]), float(y[k])
             worst, cells = max(worst, abs(u - v) / max(1.0, abs(u))), cells + 1
 print(f"{what}: {len(files)} stats.csv, {cells} values, max relative difference {worst:.3g}")
-sys.exit(0 if worst <= 1e-9 else 1)
+sys.exit(0 if worst <= tolerance else 1)

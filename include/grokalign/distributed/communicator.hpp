@@ -102,6 +102,16 @@ enum class ReduceOp { kSum, kMax, kMin };
 // A communicator; the default one is MPI_COMM_WORLD. Not owning: MPI frees the world.
 class Communicator {
  public:
+  // This process alone, rank 0 of 1, without calling MPI at all: every collective is the
+  // identity. For work a rank does on its own (a sweep's whole runs spread over ranks), from
+  // any thread at once: MPI_THREAD_SERIALIZED would forbid concurrent calls even on
+  // MPI_COMM_SELF. abort() still ends the whole job.
+  static Communicator local() {
+    Communicator c;
+    c.local_ = true;
+    return c;
+  }
+  bool is_local() const noexcept { return local_; }
 #if defined(GROKALIGN_HAVE_MPI)
   Communicator() : comm_(MPI_COMM_WORLD) {}
   explicit Communicator(MPI_Comm comm) : comm_(comm) {}
@@ -117,12 +127,12 @@ class Communicator {
   }
   int rank() const {
     int r = 0;
-    if (active()) detail::check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
+    if (active() && !local_) detail::check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
     return r;
   }
   int size() const {
     int n = 1;
-    if (active()) detail::check(MPI_Comm_size(comm_, &n), "MPI_Comm_size");
+    if (active() && !local_) detail::check(MPI_Comm_size(comm_, &n), "MPI_Comm_size");
     return n;
   }
 #else
@@ -144,7 +154,7 @@ class Communicator {
   template <class T>
   void allreduce(T* data, std::int64_t n, ReduceOp op = ReduceOp::kSum) const {
 #if defined(GROKALIGN_HAVE_MPI)
-    if (!active()) return;
+    if (!active() || local_) return;
     const MPI_Op mop = op == ReduceOp::kSum ? MPI_SUM : op == ReduceOp::kMax ? MPI_MAX : MPI_MIN;
     // MPI counts are int: a reduction of more than 2^31 - 1 elements goes in pieces.
     constexpr std::int64_t kMaxCount = 1 << 30;
@@ -162,7 +172,7 @@ class Communicator {
   template <class T>
   void broadcast(T* data, std::int64_t n, int root = 0) const {
 #if defined(GROKALIGN_HAVE_MPI)
-    if (!active()) return;
+    if (!active() || local_) return;
     constexpr std::int64_t kMaxCount = 1 << 30;
     for (std::int64_t at = 0; at < n; at += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, n - at));
@@ -174,7 +184,7 @@ class Communicator {
   }
   void barrier() const {
 #if defined(GROKALIGN_HAVE_MPI)
-    if (active()) detail::check(MPI_Barrier(comm_), "MPI_Barrier");
+    if (active() && !local_) detail::check(MPI_Barrier(comm_), "MPI_Barrier");
 #endif
   }
 
@@ -199,10 +209,12 @@ class Communicator {
   // one rank that the others cannot know about (they would wait forever in the next
   // collective): an exception on one rank must end the job, not hang it.
   [[noreturn]] void abort(const std::string& message, int code = 1) const {
-    std::fprintf(stderr, "grokalign: rank %d of %d: %s\n", rank(), size(), message.c_str());
+    const Communicator everyone = local_ ? Communicator() : *this;
+    std::fprintf(stderr, "grokalign: rank %d of %d: %s\n", everyone.rank(), everyone.size(),
+                 message.c_str());
     std::fflush(stderr);
 #if defined(GROKALIGN_HAVE_MPI)
-    if (active()) MPI_Abort(comm_, code);
+    if (active()) MPI_Abort(everyone.comm_, code);
 #endif
     std::exit(code);
   }
@@ -211,6 +223,7 @@ class Communicator {
 #if defined(GROKALIGN_HAVE_MPI)
   MPI_Comm comm_;
 #endif
+  bool local_ = false;
 };
 
 // MPI for the lifetime of this object: construct one first thing in main(). Initialises MPI
