@@ -23,7 +23,7 @@ using al::Estimator;
 namespace {
 
 // f(x) = x W^T for a constant W: J = W for every sample.
-auto linear_model(const Tensor& W) {
+auto linear_net(const Tensor& W) {
   return [W](const auto& x) { return ga::matmul(x, ga::constant_like(x, W), false, true); };
 }
 
@@ -130,7 +130,7 @@ void check_all_penalties(Model& model, const Tensor& x, const std::vector<Var>& 
 TEST_CASE("linear model: centroid alignment and JA match their closed forms", "[align]") {
   ga::Generator gen(1);
   const Tensor W = ga::randn<T>({4, 6}, gen), x = ga::randn<T>({5, 6}, gen);
-  const auto model = linear_model(W);
+  const auto model = linear_net(W);
   const Var xv(x, true);
   const Var out = model(xv);
 
@@ -161,7 +161,7 @@ TEST_CASE("linear model: centroid alignment and JA match their closed forms", "[
 TEST_CASE("random estimators keep JA in [0, 1] and estimate |J|_F^2 without bias", "[align]") {
   ga::Generator gen(2);
   const Tensor W = ga::randn<T>({4, 5}, gen), x = ga::randn<T>({3, 5}, gen);
-  const auto model = linear_model(W);
+  const auto model = linear_net(W);
   const double fro = W.matrix().squaredNorm();
   for (const Estimator e : {Estimator::kOutputProjections, Estimator::kInputProjections}) {
     INFO("estimator " << int(e));
@@ -192,7 +192,7 @@ TEST_CASE("a rank-one Jacobian along the input has JA = 1 for every estimator", 
     x.at(1, j) = -2 * x0.at(0, j);
     x.at(2, j) = other.at(0, j);
   }
-  const auto model = linear_model(W);
+  const auto model = linear_net(W);
   const double cos2 = std::pow(x0.matrix().row(0).dot(other.matrix().row(0)), 2) /
                       (x0.matrix().squaredNorm() * other.matrix().squaredNorm());
   const auto exact = al::jacobian_alignment<T>(model, x);
@@ -354,7 +354,7 @@ TEST_CASE("zero inputs and models that ignore their input give 0 alignment, neve
 TEST_CASE("alignment penalties reject malformed input", "[align][errors]") {
   ga::Generator gen(10);
   const Tensor W = ga::randn<T>({3, 4}, gen), x = ga::randn<T>({2, 4}, gen);
-  const auto model = linear_model(W);
+  const auto model = linear_net(W);
   const Var out = model(Var(x));
   CHECK_THROWS_WITH(al::centroid_alignment_penalty_from(out, Var(x)),
                     Catch::Contains("centroid_alignment") && Catch::Contains("require grad"));

@@ -52,7 +52,7 @@ void write_mnist_like(const std::filesystem::path& dir, index_t train, index_t t
   }
 }
 
-std::string cifar_records(int n) {
+std::string cifar_bytes(int n) {
   std::string s;
   for (int i = 0; i < n; ++i) {
     s.push_back(static_cast<char>(i % 10));
@@ -106,8 +106,8 @@ TEST_CASE("Data sets load by name from the data folder", "[data]") {
   for (const auto& d : {dir / "cifar-10-batches-bin", dir / "flat"}) {
     std::filesystem::create_directories(d);
     for (int i = 1; i <= 5; ++i)
-      write_file(d / ("data_batch_" + std::to_string(i) + ".bin"), cifar_records(2));
-    write_file(d / "test_batch.bin", cifar_records(3));
+      write_file(d / ("data_batch_" + std::to_string(i) + ".bin"), cifar_bytes(2));
+    write_file(d / "test_batch.bin", cifar_bytes(3));
   }
   for (const auto& root : {dir.path(), dir / "flat"}) {
     CHECK(dataset_available("cifar10", root));
@@ -139,7 +139,7 @@ TEST_CASE("Missing data sets say what fetches them", "[data][errors]") {
                       Contains("unknown data set 'svhn'"));
   // Half a CIFAR-10 training set is missing, not a smaller data set.
   for (int i = 1; i <= 4; ++i)
-    write_file(dir / ("data_batch_" + std::to_string(i) + ".bin"), cifar_records(1));
+    write_file(dir / ("data_batch_" + std::to_string(i) + ".bin"), cifar_bytes(1));
   CHECK(!dataset_available("cifar10", dir.path()));
   REQUIRE_THROWS_AS(load_dataset<double>("cifar10", Split::kTrain, dir.path()), DataNotFound);
 }

@@ -9,18 +9,18 @@
 using namespace op_check;
 
 namespace {
-constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // f on a one-element input list, for require_value.
 template <class F>
-auto unary(F f) {
+auto one_input(F f) {
   return [f](const auto& x) { return f(x[0]); };
 }
 }  // namespace
 
 TEST_CASE("exp", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return exp(x); };
-  require_value(unary(f), {tensor({3}, {0, 1, -1})},
+  require_value(one_input(f), {tensor({3}, {0, 1, -1})},
                 tensor({3}, {1, 2.718281828459045, 0.36787944117144233}));
   Generator gen(1001);
   check_elementwise(
@@ -29,7 +29,7 @@ TEST_CASE("exp", OP_TAGS("[math]")) {
 
 TEST_CASE("log on positive inputs", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return log(x); };
-  require_value(unary(f), {tensor({3}, {1, 2, 0.5})},
+  require_value(one_input(f), {tensor({3}, {1, 2, 0.5})},
                 tensor({3}, {0, 0.6931471805599453, -0.6931471805599453}));
   Generator gen(1002);
   check_elementwise(
@@ -38,7 +38,8 @@ TEST_CASE("log on positive inputs", OP_TAGS("[math]")) {
 
 TEST_CASE("sqrt on positive inputs", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return sqrt(x); };
-  require_value(unary(f), {tensor({3}, {4, 0.25, 2})}, tensor({3}, {2, 0.5, 1.4142135623730951}));
+  require_value(one_input(f), {tensor({3}, {4, 0.25, 2})},
+                tensor({3}, {2, 0.5, 1.4142135623730951}));
   Generator gen(1003);
   check_elementwise(
       f, [](double v) { return std::sqrt(v); }, uniform({2, 3}, gen, 0.5, 3.0));
@@ -46,8 +47,8 @@ TEST_CASE("sqrt on positive inputs", OP_TAGS("[math]")) {
 
 TEST_CASE("pow: p = 2 (and square)", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return pow(x, 2.0); };
-  require_value(unary(f), {tensor({3}, {-3, 0.5, 2})}, tensor({3}, {9, 0.25, 4}));
-  require_value(unary([](const auto& x) { return square(x); }), {tensor({2}, {-3, 0.5})},
+  require_value(one_input(f), {tensor({3}, {-3, 0.5, 2})}, tensor({3}, {9, 0.25, 4}));
+  require_value(one_input([](const auto& x) { return square(x); }), {tensor({2}, {-3, 0.5})},
                 tensor({2}, {9, 0.25}));
   Generator gen(1004);
   check_elementwise(
@@ -56,7 +57,7 @@ TEST_CASE("pow: p = 2 (and square)", OP_TAGS("[math]")) {
 
 TEST_CASE("pow: p = 3", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return pow(x, 3.0); };
-  require_value(unary(f), {tensor({3}, {-2, 0.5, 3})}, tensor({3}, {-8, 0.125, 27}));
+  require_value(one_input(f), {tensor({3}, {-2, 0.5, 3})}, tensor({3}, {-8, 0.125, 27}));
   Generator gen(1005);
   check_elementwise(
       f, [](double v) { return v * v * v; }, normal({2, 3}, gen));
@@ -64,7 +65,7 @@ TEST_CASE("pow: p = 3", OP_TAGS("[math]")) {
 
 TEST_CASE("pow: p = 0.5 on positive inputs", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return pow(x, 0.5); };
-  require_value(unary(f), {tensor({3}, {4, 0.25, 9})}, tensor({3}, {2, 0.5, 3}));
+  require_value(one_input(f), {tensor({3}, {4, 0.25, 9})}, tensor({3}, {2, 0.5, 3}));
   Generator gen(1006);
   check_elementwise(
       f, [](double v) { return std::sqrt(v); }, uniform({2, 3}, gen, 0.5, 3.0));
@@ -72,7 +73,7 @@ TEST_CASE("pow: p = 0.5 on positive inputs", OP_TAGS("[math]")) {
 
 TEST_CASE("pow: p = -1 on inputs away from 0", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return pow(x, -1.0); };
-  require_value(unary(f), {tensor({3}, {-2, 0.5, 4})}, tensor({3}, {-0.5, 2, 0.25}));
+  require_value(one_input(f), {tensor({3}, {-2, 0.5, 4})}, tensor({3}, {-0.5, 2, 0.25}));
   Generator gen(1007);
   check_elementwise(
       f, [](double v) { return 1.0 / v; }, signed_uniform({2, 3}, gen, 0.5, 2.0));
@@ -81,8 +82,8 @@ TEST_CASE("pow: p = -1 on inputs away from 0", OP_TAGS("[math]")) {
 TEST_CASE("pow: p = 0 and p = 1 (constant and identity)", OP_TAGS("[math]")) {
   const auto p0 = [](const auto& x) { return pow(x, 0.0); };
   const auto p1 = [](const auto& x) { return pow(x, 1.0); };
-  require_value(unary(p0), {tensor({3}, {-2, 0.5, 4})}, tensor({3}, {1, 1, 1}));
-  require_value(unary(p1), {tensor({3}, {-2, 0.5, 4})}, tensor({3}, {-2, 0.5, 4}));
+  require_value(one_input(p0), {tensor({3}, {-2, 0.5, 4})}, tensor({3}, {1, 1, 1}));
+  require_value(one_input(p1), {tensor({3}, {-2, 0.5, 4})}, tensor({3}, {-2, 0.5, 4}));
   Generator gen(1008);
   const Tensor x = signed_uniform({2, 3}, gen, 0.5, 2.0);
   check_elementwise(
@@ -95,7 +96,7 @@ TEST_CASE("pow: p = 0 and p = 1 (constant and identity)", OP_TAGS("[math]")) {
 
 TEST_CASE("abs on inputs away from 0", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return abs(x); };
-  require_value(unary(f), {tensor({3}, {-2, 0.5, -0.25})}, tensor({3}, {2, 0.5, 0.25}));
+  require_value(one_input(f), {tensor({3}, {-2, 0.5, -0.25})}, tensor({3}, {2, 0.5, 0.25}));
   Generator gen(1009);
   check_elementwise(
       f, [](double v) { return std::abs(v); }, away_from({2, 3}, gen, {0.0}));
@@ -103,7 +104,7 @@ TEST_CASE("abs on inputs away from 0", OP_TAGS("[math]")) {
 
 TEST_CASE("clamp on inputs away from the bounds", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return clamp(x, -0.5, 0.8); };
-  require_value(unary(f), {tensor({4}, {-2, 0, 0.3, 5})}, tensor({4}, {-0.5, 0, 0.3, 0.8}));
+  require_value(one_input(f), {tensor({4}, {-2, 0, 0.3, 5})}, tensor({4}, {-0.5, 0, 0.3, 0.8}));
   Generator gen(1010);
   check_elementwise(
       f, [](double v) { return std::min(std::max(v, -0.5), 0.8); },
@@ -112,7 +113,7 @@ TEST_CASE("clamp on inputs away from the bounds", OP_TAGS("[math]")) {
 
 TEST_CASE("maximum with a constant, inputs away from it", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return maximum(x, 0.2); };
-  require_value(unary(f), {tensor({3}, {-1, 0.2, 3})}, tensor({3}, {0.2, 0.2, 3}));
+  require_value(one_input(f), {tensor({3}, {-1, 0.2, 3})}, tensor({3}, {0.2, 0.2, 3}));
   Generator gen(1011);
   check_elementwise(
       f, [](double v) { return std::max(v, 0.2); }, away_from({2, 3}, gen, {0.2}));
@@ -120,7 +121,7 @@ TEST_CASE("maximum with a constant, inputs away from it", OP_TAGS("[math]")) {
 
 TEST_CASE("minimum with a constant, inputs away from it", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return minimum(x, -0.3); };
-  require_value(unary(f), {tensor({3}, {-1, -0.3, 3})}, tensor({3}, {-1, -0.3, -0.3}));
+  require_value(one_input(f), {tensor({3}, {-1, -0.3, 3})}, tensor({3}, {-1, -0.3, -0.3}));
   Generator gen(1012);
   check_elementwise(
       f, [](double v) { return std::min(v, -0.3); }, away_from({2, 3}, gen, {-0.3}));
@@ -128,7 +129,7 @@ TEST_CASE("minimum with a constant, inputs away from it", OP_TAGS("[math]")) {
 
 TEST_CASE("erf", OP_TAGS("[math]")) {
   const auto f = [](const auto& x) { return erf(x); };
-  require_value(unary(f), {tensor({4}, {0, 0.5, -1, 2})},
+  require_value(one_input(f), {tensor({4}, {0, 0.5, -1, 2})},
                 tensor({4}, {0, 0.5204998778130465, -0.8427007929497149, 0.9953222650189527}));
   Generator gen(1013);
   check_elementwise(
@@ -179,7 +180,7 @@ TEST_CASE("maximum and minimum pass the gradient where x equals the constant",
   require_close(elementwise_grad(mn, x), tensor({3}, {1, 1, 0}));
   require_close(elementwise_tangent(mn, x), tensor({3}, {1, 1, 0}));
   // Unbounded sides stay unbounded: maximum never caps from above.
-  require_value(unary(mx), {tensor({2}, {1e300, -kInf})}, tensor({2}, {1e300, 0.2}));
+  require_value(one_input(mx), {tensor({2}, {1e300, -kInfinity})}, tensor({2}, {1e300, 0.2}));
 }
 
 TEST_CASE("abs and clamp have a structurally zero second derivative", "[ops][conventions][math]") {

@@ -11,20 +11,20 @@ std::vector<index_t> values_of(const Indices& idx) {
 }
 
 // x = [[1, 5, 3], [4, 2, 6]].
-Tensor A() {
+Tensor unsorted_2x3() {
   return tensor({2, 3}, {1, 5, 3, 4, 2, 6});
 }
 
 }  // namespace
 
 TEST_CASE("argmax along each axis of a matrix", "[ops][reduction][argmax]") {
-  const Indices rows = grokalign::argmax(A(), -1);
+  const Indices rows = grokalign::argmax(unsorted_2x3(), -1);
   CHECK(rows.shape == Shape{2});
   CHECK(values_of(rows) == std::vector<index_t>{1, 2});
-  const Indices cols = grokalign::argmax(A(), 0);
+  const Indices cols = grokalign::argmax(unsorted_2x3(), 0);
   CHECK(cols.shape == Shape{3});
   CHECK(values_of(cols) == std::vector<index_t>{1, 0, 1});
-  CHECK(grokalign::argmax(A(), 1, /*keepdim=*/true).shape == Shape{2, 1});
+  CHECK(grokalign::argmax(unsorted_2x3(), 1, /*keepdim=*/true).shape == Shape{2, 1});
 }
 
 TEST_CASE("argmax of a rank-3 tensor along the middle axis", "[ops][reduction][argmax]") {
@@ -50,7 +50,7 @@ TEST_CASE("argmax takes the first of tied maxima, and NaN as the maximum",
 }
 
 TEST_CASE("argmax looks at the value of a Var", "[ops][reduction][argmax]") {
-  const Var v(A(), true);
+  const Var v(unsorted_2x3(), true);
   CHECK(values_of(grokalign::argmax(v, -1)) == std::vector<index_t>{1, 2});
 }
 
@@ -60,14 +60,14 @@ TEST_CASE("argmax and max refuse an empty axis and a bad axis",
   CHECK_THROWS_WITH(grokalign::argmax(empty, 1),
                     Catch::Contains("argmax") && Catch::Contains("empty"));
   CHECK_THROWS_WITH(grokalign::max(empty, 1), Catch::Contains("max"));
-  CHECK_THROWS_AS(grokalign::argmax(A(), 2), grokalign::ShapeError);
+  CHECK_THROWS_AS(grokalign::argmax(unsorted_2x3(), 2), grokalign::ShapeError);
 }
 
 TEST_CASE("max along an axis: values and shapes", OP_TAGS("[reduction][max]")) {
   const auto rows = [](const auto& x) { return grokalign::max(x[0], -1); };
   const auto cols_keep = [](const auto& x) { return grokalign::max(x[0], 0, true); };
-  require_value(rows, {A()}, tensor({2}, {5, 6}));
-  require_value(cols_keep, {A()}, tensor({1, 3}, {4, 5, 6}));
+  require_value(rows, {unsorted_2x3()}, tensor({2}, {5, 6}));
+  require_value(cols_keep, {unsorted_2x3()}, tensor({1, 3}, {4, 5, 6}));
   require_value([](const auto& x) { return grokalign::max(x[0], 0); }, {tensor({3}, {1, 9, 2})},
                 Tensor::scalar(9));
 }

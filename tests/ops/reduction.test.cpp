@@ -39,7 +39,7 @@ Tensor scaled(const Tensor& t, double s) {
 }
 
 // x = [[1, 2, 3], [4, 5, 6]] for hand-worked values.
-Tensor A() {
+Tensor counting_2x3() {
   return tensor({2, 3}, {1, 2, 3, 4, 5, 6});
 }
 
@@ -47,7 +47,7 @@ Tensor A() {
 
 TEST_CASE("sum over all elements", OP_TAGS("[reduction]")) {
   const auto f = [](const auto& x) { return sum(x); };
-  require_value(on_first(f), {A()}, Tensor::scalar(21));
+  require_value(on_first(f), {counting_2x3()}, Tensor::scalar(21));
   Generator gen(4001);
   const Tensor x = normal({2, 3, 4}, gen);
   require_value(on_first(f), {x}, sum_ref(x, {true, true, true}, false), 1e-13, 1e-14);
@@ -57,8 +57,8 @@ TEST_CASE("sum over all elements", OP_TAGS("[reduction]")) {
 TEST_CASE("sum along one axis, keepdim = false", OP_TAGS("[reduction]")) {
   const auto over0 = [](const auto& x) { return sum(x, {0}); };
   const auto over1 = [](const auto& x) { return sum(x, {-1}); };
-  require_value(on_first(over0), {A()}, tensor({3}, {5, 7, 9}));
-  require_value(on_first(over1), {A()}, tensor({2}, {6, 15}));
+  require_value(on_first(over0), {counting_2x3()}, tensor({3}, {5, 7, 9}));
+  require_value(on_first(over1), {counting_2x3()}, tensor({2}, {6, 15}));
   Generator gen(4002);
   const Tensor x = normal({2, 3, 4}, gen);
   const auto middle = [](const auto& v) { return sum(v, {1}); };
@@ -69,7 +69,7 @@ TEST_CASE("sum along one axis, keepdim = false", OP_TAGS("[reduction]")) {
 
 TEST_CASE("sum along several axes, keepdim = true", OP_TAGS("[reduction]")) {
   const auto f = [](const auto& x) { return sum(x, {0, 2}, true); };
-  require_value(on_first([](const auto& x) { return sum(x, {1}, true); }), {A()},
+  require_value(on_first([](const auto& x) { return sum(x, {1}, true); }), {counting_2x3()},
                 tensor({2, 1}, {6, 15}));
   Generator gen(4003);
   const Tensor x = normal({2, 3, 4}, gen);
@@ -87,7 +87,7 @@ TEST_CASE("sum along several axes, keepdim = false", OP_TAGS("[reduction]")) {
 
 TEST_CASE("mean over all elements", OP_TAGS("[reduction]")) {
   const auto f = [](const auto& x) { return mean(x); };
-  require_value(on_first(f), {A()}, Tensor::scalar(3.5));
+  require_value(on_first(f), {counting_2x3()}, Tensor::scalar(3.5));
   Generator gen(4005);
   const Tensor x = normal({2, 3, 4}, gen);
   require_value(on_first(f), {x}, scaled(sum_ref(x, {true, true, true}, false), 1.0 / 24), 1e-13,
@@ -98,9 +98,9 @@ TEST_CASE("mean over all elements", OP_TAGS("[reduction]")) {
 TEST_CASE("mean along axes, keepdim = false and true", OP_TAGS("[reduction]")) {
   const auto drop = [](const auto& x) { return mean(x, {1}); };
   const auto keep = [](const auto& x) { return mean(x, {0, -1}, true); };
-  require_value(on_first([](const auto& x) { return mean(x, {0}); }), {A()},
+  require_value(on_first([](const auto& x) { return mean(x, {0}); }), {counting_2x3()},
                 tensor({3}, {2.5, 3.5, 4.5}));
-  require_value(on_first([](const auto& x) { return mean(x, {1}, true); }), {A()},
+  require_value(on_first([](const auto& x) { return mean(x, {1}, true); }), {counting_2x3()},
                 tensor({2, 1}, {2, 5}));
   Generator gen(4006);
   const Tensor x = normal({2, 3, 4}, gen);

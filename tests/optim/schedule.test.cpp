@@ -27,7 +27,7 @@ std::vector<double> lrs(ga::Optimizer<double>& opt, ga::LrScheduler<double>& s, 
   return out;
 }
 
-void check_close(const std::vector<double>& got, const std::vector<double>& want) {
+void check_schedule(const std::vector<double>& got, const std::vector<double>& want) {
   REQUIRE(got.size() == want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     INFO("epoch " << i);
@@ -40,15 +40,15 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
 TEST_CASE("step_lr: StepLR(step_size=3, gamma=0.5) from lr 0.1", "[optim][schedule]") {
   ga::SGD<double> opt({one_param()}, {.lr = 0.1});
   auto s = ga::step_lr(opt, 3, 0.5);
-  check_close(lrs(opt, s, 7), {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025});
+  check_schedule(lrs(opt, s, 7), {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025});
 }
 
 TEST_CASE("cosine_lr: CosineAnnealingLR(T_max=4, eta_min=0.1) from lr 1", "[optim][schedule]") {
   ga::AdamW<double> opt({one_param()}, {.lr = 1.0});
   auto s = ga::cosine_lr(opt, 4, 0.1);
   // 0.1 + 0.9 (1 + cos(pi e / 4)) / 2; cos(pi/4) = 0.70710678118654752.
-  check_close(lrs(opt, s, 6), {1.0, 0.1 + 0.45 * 1.70710678118654752, 0.55,
-                               0.1 + 0.45 * 0.29289321881345248, 0.1, 0.1});
+  check_schedule(lrs(opt, s, 6), {1.0, 0.1 + 0.45 * 1.70710678118654752, 0.55,
+                                  0.1 + 0.45 * 0.29289321881345248, 0.1, 0.1});
 }
 
 TEST_CASE("linear_lr and warmup_lr: LinearLR(start_factor=1/3, total_iters=5) from lr 0.3",
@@ -56,20 +56,20 @@ TEST_CASE("linear_lr and warmup_lr: LinearLR(start_factor=1/3, total_iters=5) fr
   const std::vector<double> want{0.1, 0.14, 0.18, 0.22, 0.26, 0.3, 0.3};
   ga::AdamW<double> a({one_param()}, {.lr = 0.3});
   auto linear = ga::linear_lr(a, 1.0 / 3, 1.0, 5);
-  check_close(lrs(a, linear, 7), want);
+  check_schedule(lrs(a, linear, 7), want);
   ga::AdamW<double> b({one_param()}, {.lr = 0.3});
   auto warm = ga::warmup_lr(b, 5);
-  check_close(lrs(b, warm, 7), want);
+  check_schedule(lrs(b, warm, 7), want);
   // Decay to a fraction: end_factor 0.5 over 2 epochs from lr 1.
   ga::AdamW<double> c({one_param()}, {.lr = 1.0});
   auto down = ga::linear_lr(c, 1.0, 0.5, 2);
-  check_close(lrs(c, down, 4), {1.0, 0.75, 0.5, 0.5});
+  check_schedule(lrs(c, down, 4), {1.0, 0.75, 0.5, 0.5});
 }
 
 TEST_CASE("warmup_cosine_lr: two warm-up epochs, then cosine over 2", "[optim][schedule]") {
   ga::AdamW<double> opt({one_param()}, {.lr = 1.0});
   auto s = ga::warmup_cosine_lr(opt, 2, 2, 0.0, 0.5);
-  check_close(lrs(opt, s, 6), {0.5, 0.75, 1.0, 0.5, 0.0, 0.0});
+  check_schedule(lrs(opt, s, 6), {0.5, 0.75, 1.0, 0.5, 0.0, 0.0});
 }
 
 TEST_CASE("set_epoch resumes a schedule; the base lr is the one it was made with",

@@ -11,8 +11,8 @@ using Catch::Contains;
 
 namespace {
 
-const Vec kTheta0{0.5, -1.0, 2.0};
-const std::vector<Vec> kGrads{{0.1, -0.2, 0.3}, {-0.4, 0.5, 0.6}, {0.7, -0.8, -0.9}};
+const Vec kSgdTheta0{0.5, -1.0, 2.0};
+const std::vector<Vec> kSgdGrads{{0.1, -0.2, 0.3}, {-0.4, 0.5, 0.6}, {0.7, -0.8, -0.9}};
 
 // torch.optim.SGD's loop, one parameter, written out independently of the library.
 Vec reference_sgd(Vec theta, const std::vector<Vec>& grads, double lr, double momentum, double wd,
@@ -35,10 +35,10 @@ Vec reference_sgd(Vec theta, const std::vector<Vec>& grads, double lr, double mo
 
 template <class T>
 Vec run_sgd(SgdOptions options, std::size_t steps = 3) {
-  auto p = param<T>(kTheta0);
+  auto p = param<T>(kSgdTheta0);
   SGD<T> opt({p}, options);
   for (std::size_t k = 0; k < steps; ++k) {
-    give_grad(p, kGrads[k]);
+    give_grad(p, kSgdGrads[k]);
     opt.step();
   }
   return values_of(p.value());
@@ -63,7 +63,7 @@ TEST_CASE("SGD matches PyTorch's update over three steps", "[optim][sgd]") {
   };
   for (const Case& c : cases) {
     INFO(c.name);
-    const Vec want = reference_sgd(kTheta0, kGrads, c.o.lr, c.o.momentum, c.o.weight_decay,
+    const Vec want = reference_sgd(kSgdTheta0, kSgdGrads, c.o.lr, c.o.momentum, c.o.weight_decay,
                                    c.o.dampening, c.o.nesterov);
     check_close(run_sgd<double>(c.o), want);
     check_close(run_sgd<float>(c.o), want, 1e-6);
@@ -82,11 +82,11 @@ TEST_CASE("SGD matches PyTorch's update over three steps", "[optim][sgd]") {
     check_close(opt.state(0).momentum_buffer, {2.71});
   }
   SECTION("the gradient itself is not modified") {
-    auto p = param(kTheta0);
+    auto p = param(kSgdTheta0);
     SGD<double> opt({p}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.5});
-    give_grad(p, kGrads[0]);
+    give_grad(p, kSgdGrads[0]);
     opt.step();
-    check_close(p.grad(), kGrads[0], 0);
+    check_close(p.grad(), kSgdGrads[0], 0);
   }
 }
 
