@@ -153,6 +153,35 @@ inline index_t per_thread(index_t samples, int threads) {
   return (samples + threads - 1) / threads;
 }
 
+// How the three kernels cut a batch: the threads, the samples per group, and one scratch slot
+// per thread holding the group's im2col matrix (or column gradient) [k, p * group] followed,
+// when a group has several samples, by its input and output in sample-minor order.
+template <class T>
+struct GroupPlan {
+  index_t k, p, in_size, out_size;  // patch length, output pixels, per-sample sizes
+  int threads;
+  index_t group, col_size, slot_size;
+  Tensor<T> scratch;
+
+  explicit GroupPlan(const Conv2dGeometry& g)
+      : k(g.patch()),
+        p(g.pixels()),
+        in_size(g.c * g.h * g.w),
+        out_size(g.o * g.pixels()),
+        threads(sample_threads(g.n, g.o * k * p)),
+        group(group_size<T>(g, per_thread(g.n, threads))),
+        col_size(g.identity_col() ? 0 : k * p * group),
+        slot_size(col_size + (group > 1 ? (in_size + out_size) * group : 0)),
+        scratch(slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>()) {}
+
+  // The group's im2col matrix (null when the kernel needs none and the group is one sample).
+  T* col(const SampleGroup& sg) {
+    return scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+  }
+  // Where the group's sample-minor copies start: after its im2col matrix.
+  T* sample_minor(const SampleGroup& sg) { return col(sg) + col_size; }
+};
+
 inline std::string conv_context(const Shape& x, const Shape& w, index_t stride, index_t pad) {
   return " (input " + x.to_string() + ", weight " + w.to_string() + ", stride " +
          std::to_string(stride) + ", padding " + std::to_string(pad) + ")";
@@ -355,27 +384,21 @@ template <class T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, index_t stride, index_t padding) {
   const auto g = conv_detail::conv_geometry("conv2d", x.shape(), w.shape(), stride, padding);
   Tensor<T> y = Tensor<T>::empty(g.output_shape());
-  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w, out_size = g.o * p;
+  conv_detail::GroupPlan<T> plan(g);
+  const index_t k = plan.k, p = plan.p, in_size = plan.in_size, out_size = plan.out_size;
   using M = typename Tensor<T>::MatrixMap;
   using CM = typename Tensor<T>::ConstMatrixMap;
   const CM wm(w.data(), g.o, k);
-  const int threads = conv_detail::sample_threads(g.n, g.o * k * p);
-  const index_t group = conv_detail::group_size<T>(g, conv_detail::per_thread(g.n, threads));
-  // Per thread: the group's im2col matrix [k, p * group] and, for several samples, the
-  // group's input and output in sample-minor order.
-  const index_t col_size = g.identity_col() ? 0 : k * p * group;
-  const index_t slot_size = col_size + (group > 1 ? (in_size + out_size) * group : 0);
-  Tensor<T> scratch = slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>();
-  conv_detail::for_each_group(g.n, threads, group, [&](conv_detail::SampleGroup sg) {
+  conv_detail::for_each_group(g.n, plan.threads, plan.group, [&](conv_detail::SampleGroup sg) {
     const index_t cnt = sg.count;
-    T* col = scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+    T* col = plan.col(sg);
     const T* xg = x.data() + sg.begin * in_size;
     T* yg = y.data() + sg.begin * out_size;
     if (cnt > 1) {
-      T* xt = col + col_size;
+      T* xt = plan.sample_minor(sg);
       conv_detail::to_sample_minor(xg, cnt, in_size, xt);
       xg = xt;
-      yg = xt + in_size * group;
+      yg = xt + in_size * plan.group;
     }
     if (!g.identity_col()) {
       conv_detail::im2col(xg, g, cnt, col);
@@ -405,27 +428,21 @@ Tensor<T> conv2d_input_grad(const Tensor<T>& gy, const Tensor<T>& w, index_t hei
   conv_detail::require_output_shape(op, gy.shape(), g);
   // col2im (or the 1x1 GEMM) writes every element of each sample's gradient: no zero fill.
   Tensor<T> gx = Tensor<T>::empty(g.input_shape());
-  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w, out_size = g.o * p;
+  conv_detail::GroupPlan<T> plan(g);
+  const index_t k = plan.k, p = plan.p, in_size = plan.in_size, out_size = plan.out_size;
   using M = typename Tensor<T>::MatrixMap;
   using CM = typename Tensor<T>::ConstMatrixMap;
   const CM wm(w.data(), g.o, k);
-  const int threads = conv_detail::sample_threads(g.n, g.o * k * p);
-  const index_t group = conv_detail::group_size<T>(g, conv_detail::per_thread(g.n, threads));
-  // Per thread: the group's column gradient [k, p * group] and, for several samples, the
-  // group's gy and gx in sample-minor order.
-  const index_t col_size = g.identity_col() ? 0 : k * p * group;
-  const index_t slot_size = col_size + (group > 1 ? (in_size + out_size) * group : 0);
-  Tensor<T> scratch = slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>();
-  conv_detail::for_each_group(g.n, threads, group, [&](conv_detail::SampleGroup sg) {
+  conv_detail::for_each_group(g.n, plan.threads, plan.group, [&](conv_detail::SampleGroup sg) {
     const index_t cnt = sg.count;
-    T* col = scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+    T* col = plan.col(sg);  // here the column gradient
     const T* gyg = gy.data() + sg.begin * out_size;
     T* gxg = gx.data() + sg.begin * in_size;
     if (cnt > 1) {
-      T* gyt = col + col_size;
+      T* gyt = plan.sample_minor(sg);
       conv_detail::to_sample_minor(gyg, cnt, out_size, gyt);
       gyg = gyt;
-      gxg = gyt + out_size * group;
+      gxg = gyt + out_size * plan.group;
     }
     if (g.identity_col()) {
       gemm(M(gxg, k, p * cnt), wm, true, CM(gyg, g.o, p * cnt), false);
@@ -451,24 +468,21 @@ Tensor<T> conv2d_weight_grad(const Tensor<T>& x, const Tensor<T>& gy, index_t kh
   const auto g = conv_detail::conv_geometry(
       op, x.shape(), Shape{gy.shape()[1], x.shape()[1], kh, kw}, stride, padding);
   conv_detail::require_output_shape(op, gy.shape(), g);
-  const index_t k = g.patch(), p = g.pixels(), in_size = g.c * g.h * g.w, out_size = g.o * p;
+  conv_detail::GroupPlan<T> plan(g);
+  const index_t k = plan.k, p = plan.p, in_size = plan.in_size, out_size = plan.out_size;
+  const int threads = plan.threads;
   using M = typename Tensor<T>::MatrixMap;
   using CM = typename Tensor<T>::ConstMatrixMap;
-  const int threads = conv_detail::sample_threads(g.n, g.o * k * p);
-  const index_t group = conv_detail::group_size<T>(g, conv_detail::per_thread(g.n, threads));
-  const index_t col_size = g.identity_col() ? 0 : k * p * group;
-  const index_t slot_size = col_size + (group > 1 ? (in_size + out_size) * group : 0);
-  Tensor<T> scratch = slot_size ? Tensor<T>::empty(Shape{threads, slot_size}) : Tensor<T>();
   // One partial sum per thread, added up at the end, so threads never write the same w.
   Tensor<T> partial = Tensor<T>::zeros(Shape{threads, g.o, k});
-  conv_detail::for_each_group(g.n, threads, group, [&](conv_detail::SampleGroup sg) {
+  conv_detail::for_each_group(g.n, threads, plan.group, [&](conv_detail::SampleGroup sg) {
     const index_t cnt = sg.count;
-    T* col = scratch.defined() ? scratch.data() + sg.slot * slot_size : nullptr;
+    T* col = plan.col(sg);
     const T* xg = x.data() + sg.begin * in_size;
     const T* gyg = gy.data() + sg.begin * out_size;
     if (cnt > 1) {
-      T* xt = col + col_size;
-      T* gyt = xt + in_size * group;
+      T* xt = plan.sample_minor(sg);
+      T* gyt = xt + in_size * plan.group;
       conv_detail::to_sample_minor(xg, cnt, in_size, xt);
       conv_detail::to_sample_minor(gyg, cnt, out_size, gyt);
       xg = xt;
