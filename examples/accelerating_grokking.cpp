@@ -593,6 +593,15 @@ int main(int argc, char** argv) {
     return run::with_dtype(common.dtype, [&]<class T>() {
       const Digits<T> digits = load_digits<T>(s, common.data_dir);
       std::vector<run::RunOutcome> outcomes(runs.size());
+      // One run's options: its seed and folder, resumed when it left a checkpoint there.
+      const auto options_of = [&](const run::SweepRun& rr) {
+        run::CommonOptions c = common;
+        c.seed = rr.seed;
+        c.out = rr.dir.string();
+        c.resume = std::filesystem::exists(rr.dir / "checkpoint.bin") ? rr.dir.string() : "";
+        c.quiet = common.quiet || runs.size() > 1;  // several runs: status lines instead
+        return c;
+      };
       if (summary_only) {
         for (std::size_t i = 0; i < runs.size(); ++i)
           outcomes[i] = run::read_outcome(runs[i].dir).value_or(run::RunOutcome{});
@@ -610,11 +619,7 @@ int main(int argc, char** argv) {
         const auto mine_outcomes = run::run_sweep(
             mine, {.jobs = jobs, .quiet = common.quiet},
             [&](const run::SweepRun& rr, std::size_t k, run::SweepStatus& status) {
-              run::CommonOptions c = common;
-              c.seed = rr.seed;
-              c.out = rr.dir.string();
-              c.resume = std::filesystem::exists(rr.dir / "checkpoint.bin") ? rr.dir.string() : "";
-              c.quiet = common.quiet || runs.size() > 1;
+              const run::CommonOptions c = options_of(rr);
               const Variant& v = chosen[mine_index[k] / seeds];
               // A failed run ends the job naming the rank and the run (the others' finished
               // runs stay on disk; --resume OUT carries on).
@@ -638,11 +643,7 @@ int main(int argc, char** argv) {
         outcomes = run::run_sweep(
             runs, {.jobs = jobs, .quiet = common.quiet},
             [&](const run::SweepRun& rr, std::size_t i, run::SweepStatus& status) {
-              run::CommonOptions c = common;
-              c.seed = rr.seed;
-              c.out = rr.dir.string();
-              c.resume = std::filesystem::exists(rr.dir / "checkpoint.bin") ? rr.dir.string() : "";
-              c.quiet = common.quiet || runs.size() > 1;  // several runs: status lines instead
+              run::CommonOptions c = options_of(rr);
               const Variant& v = chosen[i / seeds];
               if (!parallel) return train_run<T>(s, v, c, digits, status, i, comm);
               // A run that fails on one rank would leave the others waiting: it ends the job.
