@@ -127,12 +127,12 @@ class Communicator {
   }
   int rank() const {
     int r = 0;
-    if (active() && !local_) detail::check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
+    if (talks()) detail::check(MPI_Comm_rank(comm_, &r), "MPI_Comm_rank");
     return r;
   }
   int size() const {
     int n = 1;
-    if (active() && !local_) detail::check(MPI_Comm_size(comm_, &n), "MPI_Comm_size");
+    if (talks()) detail::check(MPI_Comm_size(comm_, &n), "MPI_Comm_size");
     return n;
   }
 #else
@@ -154,7 +154,7 @@ class Communicator {
   template <class T>
   void allreduce(T* data, std::int64_t n, ReduceOp op = ReduceOp::kSum) const {
 #if defined(GROKALIGN_HAVE_MPI)
-    if (!active() || local_) return;
+    if (!talks()) return;
     const MPI_Op mop = op == ReduceOp::kSum ? MPI_SUM : op == ReduceOp::kMax ? MPI_MAX : MPI_MIN;
     // MPI counts are int: a reduction of more than 2^31 - 1 elements goes in pieces.
     constexpr std::int64_t kMaxCount = 1 << 30;
@@ -172,7 +172,7 @@ class Communicator {
   template <class T>
   void broadcast(T* data, std::int64_t n, int root = 0) const {
 #if defined(GROKALIGN_HAVE_MPI)
-    if (!active() || local_) return;
+    if (!talks()) return;
     constexpr std::int64_t kMaxCount = 1 << 30;
     for (std::int64_t at = 0; at < n; at += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, n - at));
@@ -184,7 +184,7 @@ class Communicator {
   }
   void barrier() const {
 #if defined(GROKALIGN_HAVE_MPI)
-    if (active() && !local_) detail::check(MPI_Barrier(comm_), "MPI_Barrier");
+    if (talks()) detail::check(MPI_Barrier(comm_), "MPI_Barrier");
 #endif
   }
 
@@ -220,6 +220,11 @@ class Communicator {
   }
 
  private:
+  // Whether collectives reach other ranks: MPI is running and this is not local().
+  bool talks() const {
+    return active() && !local_;
+  }
+
 #if defined(GROKALIGN_HAVE_MPI)
   MPI_Comm comm_;
 #endif
