@@ -234,7 +234,10 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
        .checkpoint_every = 100,
        .total_steps = s.max_epochs,
        .step_name = "epoch"},
-      "");
+      "",
+      // Each rank writes its own copy of the run (rank 0 into OUT, the others into scratch
+      // folders): done.json is read back from there.
+      distributed::Communicator::local());
 
   // Optimisation time: wall clock, and CPU time of this thread (a shared machine inflates it
   // far less; with --threads 1 it is the whole cost of the run's arithmetic).

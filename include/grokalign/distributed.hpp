@@ -4,5 +4,6 @@
 // every gradient, parameter broadcast. Built without MPI, the same code runs as one process.
 // See docs/scaling.md.
 #include "grokalign/distributed/communicator.hpp"
+#include "grokalign/distributed/data_parallel.hpp"
 #include "grokalign/distributed/gradient_allreduce.hpp"
 #include "grokalign/distributed/shard.hpp"

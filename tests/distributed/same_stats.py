@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Compares the stats.csv files of two accelerating_grokking sweeps (tests/distributed):
-every value but the timing columns, to 1e-9 relative (data-parallel ranks only reorder the
-sums of one process, so the runs agree to rounding, not bit for bit).
+"""Compares the stats.csv files of two accelerating_grokking sweeps, or the .csv files of two
+runs of another example (tests/distributed): every value but the timing columns (*seconds),
+to 1e-9 relative (data-parallel ranks only reorder the sums of one process, so the runs agree
+to rounding, not bit for bit).
   same_stats.py ONE TWO WHAT RUNS [TOLERANCE]
-ONE, TWO: the sweeps' OUT folders; WHAT: names the comparison in the line printed; RUNS: the
-number of runs (stats.csv files) ONE must hold; TOLERANCE: 1e-9 unless given (0: identical)."""
+ONE, TWO: the sweeps' OUT folders, or two runs' folders; WHAT: names the comparison in the
+line printed; RUNS: the number of runs (stats.csv files) ONE must hold, 0 for one run's folder
+(its stats.csv and any other .csv beside it); TOLERANCE: 1e-9 unless given (0: identical)."""
 import csv
 import pathlib
 import sys
 
 one, two, what, runs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 tolerance = float(sys.argv[5]) if len(sys.argv) > 5 else 1e-9
-files = sorted(one.glob("*/seed*/stats.csv"))
-assert len(files) == runs, f"expected {runs} runs, found {len(files)}"
+if runs == 0:
+    assert (one / "stats.csv").is_file(), f"{one} holds no stats.csv"
+    files = sorted(one.glob("*.csv"))
+else:
+    files = sorted(one.glob("*/seed*/stats.csv"))
+    assert len(files) == runs, f"expected {runs} runs, found {len(files)}"
 worst, cells = 0.0, 0
 for f in files:
     g = two / f.relative_to(one)
@@ -20,7 +26,10 @@ for f in files:
     assert len(a) == len(b) > 1, f"{g}: {len(b)} rows against {len(a)}"
     for x, y in zip(a, b):
         for k in x:
-            if k in ("opt_seconds", "opt_cpu_seconds"):
+            if k.endswith("seconds"):
+                continue
+            if x[k] == y[k]:  # also what is not a number
+                cells += 1
                 continue
             u, v = float(x[k]), float(y[k])
             worst, cells = max(worst, abs(u - v) / max(1.0, abs(u))), cells + 1

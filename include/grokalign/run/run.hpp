@@ -8,6 +8,12 @@
 // configuration must match this run's (except the settings a resume may change, such as
 // the number of steps or threads), stats.csv is cut back to the checkpoint's step, and the
 // program restores its state from checkpoint() and carries on from start_step().
+//
+// Under mpirun (a data-parallel run, every rank taking the same steps) rank 0 alone writes:
+// the other ranks read the checkpoint when resuming and write nothing, not even the folder,
+// so the files are the single process's whatever the number of ranks, and a run resumes with
+// any number. Opening the run is a step every rank takes together (job.hpp): a folder rank 0
+// cannot use stops every rank with rank 0's message instead of leaving them waiting.
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -26,8 +32,10 @@
 #endif
 
 #include "grokalign/core/version.hpp"
+#include "grokalign/distributed/communicator.hpp"
 #include "grokalign/run/checkpoint.hpp"
 #include "grokalign/run/flags.hpp"
+#include "grokalign/run/job.hpp"
 #include "grokalign/run/progress.hpp"
 #include "grokalign/run/stats.hpp"
 
@@ -76,8 +84,11 @@ inline std::filesystem::path default_out_dir(const std::string& program) {
 
 class Run {
  public:
-  Run(const CommonOptions& common, RunSpec spec, const std::filesystem::path& default_out)
-      : common_(common), spec_(std::move(spec)) {
+  // `comm`: the ranks that take this run's steps together (rank 0 writes); the world by
+  // default, Communicator::local() for a run this process takes alone.
+  Run(const CommonOptions& common, RunSpec spec, const std::filesystem::path& default_out,
+      const distributed::Communicator& comm = {})
+      : common_(common), spec_(std::move(spec)), writes_(comm.is_root()) {
     set_threads(common_.threads);
     config_ = {{"program", spec_.program},
                {"settings", spec_.settings},
@@ -88,15 +99,17 @@ class Run {
                {"threads", common_.threads},
                {"library", {{"version", kVersion}, {"git_commit", git_commit()}}}};
     every_ = common_.checkpoint_every >= 0 ? common_.checkpoint_every : spec_.checkpoint_every;
-    if (!common_.resume.empty()) {
-      dir_ = common_.resume;
-      open_resumed();
-    } else {
-      dir_ = common_.out.empty() ? default_out : std::filesystem::path(common_.out);
-      open_fresh();
-    }
+    agree_on_failure(comm, [&] {
+      if (!common_.resume.empty()) {
+        dir_ = common_.resume;
+        open_resumed();
+      } else {
+        dir_ = common_.out.empty() ? default_out : std::filesystem::path(common_.out);
+        open_fresh();
+      }
+    });
     progress_.emplace(spec_.program, start_step_, spec_.total_steps,
-                      ProgressOptions{.quiet = common_.quiet});
+                      ProgressOptions{.quiet = common_.quiet || !writes_});
   }
 
   const std::filesystem::path& dir() const noexcept { return dir_; }
@@ -108,8 +121,13 @@ class Run {
   }
   std::int64_t start_step() const noexcept { return start_step_; }
   const nlohmann::json& config() const noexcept { return config_; }
+  // Whether this process writes the run's files (one process, or rank 0 of several); a
+  // program writing files of its own into dir() asks this first.
+  bool writes() const noexcept { return writes_; }
 
-  void log(const std::vector<double>& row) { stats_.write(row); }
+  void log(const std::vector<double>& row) {
+    if (writes_) stats_.write(row);
+  }
   Progress& progress() { return *progress_; }
   void message(const std::string& text) { progress_->message(text); }
 
@@ -117,6 +135,7 @@ class Run {
   // Writes the program's state for `step`; the configuration goes in with it so that a
   // resume can refuse a different one.
   void save_checkpoint(Checkpoint& ckpt, std::int64_t step) {
+    if (!writes_) return;
     ckpt.meta()["step"] = step;
     ckpt.meta()["config"] = comparable(config_);
     ckpt.save(checkpoint_path());
@@ -143,6 +162,7 @@ class Run {
   }
 
   void open_fresh() {
+    if (!writes_) return;
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
     if (ec || !std::filesystem::is_directory(dir_))
@@ -171,6 +191,7 @@ class Run {
                             "'" + checkpoint_path().string() + "' has no step or configuration");
     refuse_differences(comparable(meta["config"]), comparable(config_), "");
     start_step_ = meta["step"].get<std::int64_t>();
+    if (!writes_) return;
     stats_ = StatsCsv::resume(stats_path(), spec_.columns, static_cast<double>(start_step_));
     // config.json keeps the original run's record; the resumption is noted beside it.
     nlohmann::json resumes = nlohmann::json::array();
@@ -215,6 +236,7 @@ class Run {
 
   CommonOptions common_;
   RunSpec spec_;
+  bool writes_ = true;
   nlohmann::json config_;
   std::filesystem::path dir_;
   std::int64_t every_ = 0;
