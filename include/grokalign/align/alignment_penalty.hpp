@@ -28,6 +28,15 @@ struct AlignmentPenaltyOptions {
   // the model: jacobian_alignment_penalty(model, x, gen, options)).
   Estimator estimator = Estimator::kOutputProjections;
   int projections = 1;
+  // Data-parallel training, as PenaltyOptions::global_batch / global_offset: this batch is rows
+  // [global_offset, global_offset + B) of a global batch of global_batch rows (0: the batch is
+  // the whole batch). The mean over samples divides by global_batch, so the ranks' penalties
+  // (and gradients) add up to the single process's; the Jacobian-alignment penalty's random
+  // projections are the rows the single process draws for those samples (every rank must hold
+  // the same generator state). Not with `constrained`: a function of the mean alignment does
+  // not add up over ranks.
+  index_t global_batch = 0;
+  index_t global_offset = 0;
 };
 
 namespace detail {
@@ -58,14 +67,43 @@ Var<T> recorded_input_vjp(const Var<T>& out, const Var<T>& x, const Var<T>& w) {
   return Var<T>(Tensor<T>::zeros(flat));
 }
 
+// The place of a batch of `batch` rows in its global batch (see
+// AlignmentPenaltyOptions::global_batch); the same rule as PenaltyOptions'.
+inline void check_global_batch(const AlignmentPenaltyOptions& opt, index_t batch, const char* op) {
+  if (opt.global_batch == 0 && opt.global_offset == 0) return;
+  if (opt.global_offset < 0 || opt.global_batch < 1 || opt.global_offset + batch > opt.global_batch)
+    grokalign::detail::throw_shape(
+        op, "a batch of " + std::to_string(batch) + " rows at global_offset " +
+                std::to_string(opt.global_offset) + " does not fit a global_batch of " +
+                std::to_string(opt.global_batch));
+}
+
+// What a penalty checks before any work: its place in the global batch, and that the form
+// adds up over shards.
+inline void check_alignment_penalty(const AlignmentPenaltyOptions& opt, index_t batch,
+                                    const char* op) {
+  check_global_batch(opt, batch, op);
+  if (opt.constrained && opt.global_batch > 0)
+    grokalign::detail::throw_shape(
+        op,
+        "the constrained penalty (level - mean alignment, absolute or squared) cannot be "
+        "split over a global batch (global_batch " +
+            std::to_string(opt.global_batch) +
+            "): it is not a mean over samples; compute it on the whole batch");
+}
+
 // The penalty from per-sample alignments A [B] (see AlignmentPenaltyOptions).
 template <Scalar T>
 Var<T> finish_alignment_penalty(const Var<T>& A, const AlignmentPenaltyOptions& opt) {
-  if (opt.constrained) {
+  if (opt.constrained) {  // never with global_batch (check_alignment_penalty)
     const Var<T> gap = mean(A) - static_cast<T>(opt.level);
     return opt.squared ? gap * gap : abs(gap);
   }
   const Var<T> miss = T(1) - A;
+  if (opt.global_batch > 0) {  // this shard's share of the global batch mean
+    const T inv_g = T(1) / static_cast<T>(opt.global_batch);
+    return (opt.squared ? sum(miss * miss) : sum(miss)) * inv_g;
+  }
   return opt.squared ? mean(miss * miss) : mean(miss);
 }
 
@@ -96,6 +134,7 @@ Var<T> centroid_alignment_from(const Var<T>& out, const Var<T>& x) {
 template <Scalar T>
 Var<T> centroid_alignment_penalty_from(const Var<T>& out, const Var<T>& x,
                                        const AlignmentPenaltyOptions& opt = {}) {
+  detail::check_alignment_penalty(opt, x.rank() ? x.shape()[0] : 0, "centroid_alignment_penalty");
   return detail::finish_alignment_penalty(centroid_alignment_from(out, x), opt);
 }
 

@@ -42,10 +42,24 @@ struct AlignmentParts {
   Var<T> ratio() const { return along / maximum(scaled, T(1e-16)); }
 };
 
-inline void check_projections(const AlignmentPenaltyOptions& opt, const char* op) {
+// The estimator's projections and the batch's place in its global batch.
+inline void check_estimator_options(const AlignmentPenaltyOptions& opt, index_t batch,
+                                    const char* op) {
   if (opt.projections < 1 && opt.estimator != Estimator::kExact)
     grokalign::detail::throw_shape(
         op, "projections must be at least 1, got " + std::to_string(opt.projections));
+  check_global_batch(opt, batch, op);
+}
+
+// Random unit rows for this batch's samples: with global_batch set, the rows the single
+// process draws for them (penalty.hpp's random_unit_rows_of), so that a sample's projection
+// depends on its global index, not on how the batch is split.
+template <Scalar T>
+Tensor<T> projection_rows(index_t rows, index_t cols, Generator& gen,
+                          const AlignmentPenaltyOptions& opt) {
+  return random_unit_rows_of<T>(
+      rows, cols, gen,
+      PenaltyOptions{.global_batch = opt.global_batch, .global_offset = opt.global_offset});
 }
 
 // Exact: C recorded VJPs with one-hot cotangents give every sample's Jacobian rows J_j, and
@@ -75,11 +89,13 @@ AlignmentParts<T> exact_parts(const Var<T>& out, const Var<T>& x, const Var<T>& 
 // grad_w <u(w), x> = J x, recorded. The first projection's u serves both.
 template <Scalar T>
 AlignmentParts<T> projected_parts(const Var<T>& out, const Var<T>& x, const Var<T>& xf,
-                                  const Var<T>& x_sq, Var<T> jx, Generator& gen, int k) {
+                                  const Var<T>& x_sq, Var<T> jx, Generator& gen,
+                                  const AlignmentPenaltyOptions& opt) {
   const index_t B = out.shape()[0], C = out.shape()[1];
+  const int k = opt.projections;
   Var<T> orth;
   for (int i = 0; i < k; ++i) {
-    const Var<T> w(random_unit_rows<T>(B, C, gen), /*requires_grad=*/!jx.defined() && i == 0);
+    const Var<T> w(projection_rows<T>(B, C, gen, opt), /*requires_grad=*/!jx.defined() && i == 0);
     const Var<T> u = recorded_input_vjp(out, x, w);
     const Var<T> p = sum(u * xf, {1});  // <u_b, x_b> = <v_b, J x_b>
     if (w.requires_grad()) {
@@ -99,7 +115,7 @@ AlignmentParts<T> projected_parts(const Var<T>& out, const Var<T>& x, const Var<
 template <Scalar T>
 AlignmentParts<T> parts_from(const Var<T>& out, const Var<T>& x, Generator& gen,
                              const AlignmentPenaltyOptions& opt, const char* op) {
-  check_projections(opt, op);
+  check_estimator_options(opt, x.rank() ? x.shape()[0] : 0, op);
   check_alignment_inputs(out, x, op);
   if (opt.estimator == Estimator::kInputProjections)
     grokalign::detail::throw_autodiff(op,
@@ -108,14 +124,14 @@ AlignmentParts<T> parts_from(const Var<T>& out, const Var<T>& x, Generator& gen,
   const Var<T> xf = reshape(x, Shape{x.shape()[0], per_sample_size(x.shape())});
   const Var<T> x_sq = row_sq_norm(xf);
   if (opt.estimator == Estimator::kExact) return exact_parts(out, x, xf, x_sq);
-  return projected_parts(out, x, xf, x_sq, Var<T>(), gen, opt.projections);
+  return projected_parts(out, x, xf, x_sq, Var<T>(), gen, opt);
 }
 
 // The parts with J x by forward mode: one pass on duals whose tangent is x itself.
 template <Scalar T, class Model>
 AlignmentParts<T> parts_of_model(Model&& model, const Tensor<T>& x, Generator& gen,
                                  const AlignmentPenaltyOptions& opt, const char* op) {
-  check_projections(opt, op);
+  check_estimator_options(opt, x.rank() ? x.shape()[0] : 0, op);
   if (x.rank() < 1) grokalign::detail::throw_shape(op, "input needs a batch axis");
   if (opt.estimator == Estimator::kExact) {  // the C rows give J x: no forward mode needed
     const Var<T> xv(x, true);
@@ -129,12 +145,12 @@ AlignmentParts<T> parts_of_model(Model&& model, const Tensor<T>& x, Generator& g
   const Var<T> jx = y.tangent().defined() ? y.tangent() : Var<T>(Tensor<T>::zeros(Shape{B, C}));
   const Tensor<T> flat = x.reshape(Shape{B, d});
   const Var<T> x_sq(row_sq_norm(flat));
-  if (reverse) return projected_parts(y.primal(), xv, Var<T>(flat), x_sq, jx, gen, opt.projections);
+  if (reverse) return projected_parts(y.primal(), xv, Var<T>(flat), x_sq, jx, gen, opt);
 
   // Input projections: t = P u for random unit u in R^d, E[d |J P u|^2] = |J P|_F^2.
   Var<T> orth;
   for (int i = 0; i < opt.projections; ++i) {
-    Tensor<T> t = random_unit_rows<T>(B, d, gen);
+    Tensor<T> t = projection_rows<T>(B, d, gen, opt);
     auto tm = t.matrix();
     const auto xm = flat.matrix();
     for (index_t b = 0; b < B; ++b) {
@@ -186,6 +202,7 @@ Var<T> jacobian_alignment_from(const Var<T>& out, const Var<T>& x, Generator& ge
 template <Scalar T>
 Var<T> jacobian_alignment_penalty_from(const Var<T>& out, const Var<T>& x, Generator& gen,
                                        const AlignmentPenaltyOptions& opt = {}) {
+  detail::check_alignment_penalty(opt, x.rank() ? x.shape()[0] : 0, "jacobian_alignment_penalty");
   return detail::finish_alignment_penalty(jacobian_alignment_from(out, x, gen, opt), opt);
 }
 
@@ -197,6 +214,7 @@ Var<T> jacobian_alignment_penalty_from(const Var<T>& out, const Var<T>& x, Gener
 template <Scalar T, class Model>
 Var<T> jacobian_alignment_penalty(Model&& model, const Tensor<T>& x, Generator& gen,
                                   const AlignmentPenaltyOptions& opt = {}) {
+  detail::check_alignment_penalty(opt, x.rank() ? x.shape()[0] : 0, "jacobian_alignment_penalty");
   return detail::finish_alignment_penalty(
       detail::parts_of_model(model, x, gen, opt, "jacobian_alignment").ratio(), opt);
 }
