@@ -27,6 +27,7 @@ using ga::index_t;
 using ga::Tensor;
 using ga::Var;
 using Opts = ga::align::PenaltyOptions;
+using AlignOpts = ga::align::AlignmentPenaltyOptions;
 
 namespace {
 
@@ -67,10 +68,12 @@ struct Trained {
 // process. The data and projection generators are seeded alike on every rank, so every rank
 // sees the same global batches and draws the same projections. `loss_of(model, x, labels,
 // proj, opt, share)` returns {loss, penalty}, the task loss's batch mean scaled by `share`
-// (rows / global rows).
-template <class Model, class LossOf, class Batch>
+// (rows / global rows). Options: PenaltyOptions or AlignmentPenaltyOptions (both carry the
+// shard's place in the global batch).
+template <class Model, class LossOf, class Batch, class Options>
 Trained train(const Model& model, const std::vector<Var<double>>& params, LossOf loss_of,
-              Batch batch, int steps, Opts opt, bool distributed, const dist::Communicator& comm) {
+              Batch batch, int steps, Options opt, bool distributed,
+              const dist::Communicator& comm) {
   ga::AdamW<double> adam(params, {.lr = 1e-2, .weight_decay = 0.01});
   dist::GradientAllreduce<double> reduce(params, comm);
   ga::Generator data_gen(11), proj(12);
@@ -99,8 +102,9 @@ Trained train(const Model& model, const std::vector<Var<double>>& params, LossOf
 
 // Trains make(seed)'s model as one process on the global batch and data-parallel, and
 // compares the weights, the per-step global loss and penalty, and the ranks' weights.
-template <class Make, class LossOf, class Batch>
-void compare(const std::string& name, Make make, LossOf loss_of, Batch batch, const Opts& opt,
+// (Options defaults to PenaltyOptions, so that a braced list of its fields names them.)
+template <class Make, class LossOf, class Batch, class Options = Opts>
+void compare(const std::string& name, Make make, LossOf loss_of, Batch batch, const Options& opt,
              const dist::Communicator& comm) {
   constexpr int kSteps = 6;
   auto ref_model = make(7);
@@ -203,6 +207,39 @@ void run_all(const dist::Communicator& comm) {
           {.estimator = Estimator::kExact, .form = PenaltyForm::kHalfSquaredNorm}, comm);
   compare("mlp, 3 input projections (forward mode)", mlp(false), penalty_of_model, digits,
           {.estimator = Estimator::kInputProjections, .projections = 3}, comm);
+
+  // The alignment penalties (centroid and Jacobian alignment), weighted 0.1 like GrokAlign's.
+  auto centroid_from = [](const auto& model, const Tensor<double>& x, const ga::Indices& y,
+                          ga::Generator&, const AlignOpts& opt, double share) {
+    const Var<double> xv(x, true);
+    const Var<double> out = model(xv);
+    const Var<double> pen = ga::align::centroid_alignment_penalty_from(out, xv, opt);
+    return std::pair{ga::cross_entropy(out, y) * share + pen * 0.1, pen};
+  };
+  auto jacobian_from = [](const auto& model, const Tensor<double>& x, const ga::Indices& y,
+                          ga::Generator& proj, const AlignOpts& opt, double share) {
+    const Var<double> xv(x, true);
+    const Var<double> out = model(xv);
+    const Var<double> pen = ga::align::jacobian_alignment_penalty_from(out, xv, proj, opt);
+    return std::pair{ga::cross_entropy(out, y) * share + pen * 0.1, pen};
+  };
+  auto jacobian_of_model = [](const auto& model, const Tensor<double>& x, const ga::Indices& y,
+                              ga::Generator& proj, const AlignOpts& opt, double share) {
+    const Var<double> out = model(Var<double>(x));
+    const Var<double> pen = ga::align::jacobian_alignment_penalty(model, x, proj, opt);
+    return std::pair{ga::mse(out, ga::one_hot<double>(y, kClasses)) * share + pen * 0.1, pen};
+  };
+  compare("mlp, centroid alignment", mlp(false), centroid_from, digits, AlignOpts{}, comm);
+  compare("mlp with bias, centroid alignment squared", mlp(true), centroid_from, digits,
+          AlignOpts{.squared = true}, comm);
+  compare("mlp, Jacobian alignment, 1 output projection", mlp(false), jacobian_from, digits,
+          AlignOpts{}, comm);
+  compare("mlp, Jacobian alignment squared, exact", mlp(false), jacobian_from, digits,
+          AlignOpts{.squared = true, .estimator = Estimator::kExact}, comm);
+  compare("mlp, Jacobian alignment, 2 output projections (forward-mode J x)", mlp(false),
+          jacobian_of_model, digits, AlignOpts{.projections = 2}, comm);
+  compare("mlp, Jacobian alignment, 2 input projections", mlp(false), jacobian_of_model, digits,
+          AlignOpts{.estimator = Estimator::kInputProjections, .projections = 2}, comm);
 
   // The modular-addition transformer (tests/align/tiny_transformer.hpp's size), the penalty
   // on its embedded-tokens -> last-position-logits map. W_E gets no gradient (the inputs are
