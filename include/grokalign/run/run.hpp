@@ -38,6 +38,7 @@
 #include "grokalign/run/job.hpp"
 #include "grokalign/run/progress.hpp"
 #include "grokalign/run/stats.hpp"
+#include "grokalign/run/stop_note.hpp"
 
 // The commit a program was built from, when its build links a definition (our examples
 // link one that CMake generates); a weak declaration, so that programs without it still link
@@ -108,6 +109,7 @@ class Run {
         open_fresh();
       }
     });
+    note_checkpoint(resumed() ? std::optional<std::int64_t>(start_step_) : std::nullopt);
     progress_.emplace(spec_.program, start_step_, spec_.total_steps,
                       ProgressOptions{.quiet = common_.quiet || !writes_});
   }
@@ -139,6 +141,7 @@ class Run {
     ckpt.meta()["step"] = step;
     ckpt.meta()["config"] = comparable(config_);
     ckpt.save(checkpoint_path());
+    note_checkpoint(step);
   }
   std::filesystem::path checkpoint_path() const { return dir_ / "checkpoint.bin"; }
   std::filesystem::path stats_path() const { return dir_ / "stats.csv"; }
@@ -146,6 +149,20 @@ class Run {
  private:
   static const char* git_commit() {
     return grokalign_build_commit ? grokalign_build_commit() : "unknown";
+  }
+
+  // What a stopping signal says of this run (stop_note.hpp): where it is and the checkpoint a
+  // --resume would continue from. Said by the rank that writes the run.
+  void note_checkpoint(std::optional<std::int64_t> step) {
+    if (!writes_) return;
+    const distributed::Communicator world;
+    const std::string rank =
+        world.size() > 1 ? fmt::format("rank {} of {}: ", world.rank(), world.size()) : "";
+    note_.set(step ? fmt::format("{}{}: the run in {} keeps its checkpoint of {} {}; --resume "
+                                 "continues it from there",
+                                 rank, spec_.program, dir_.string(), spec_.step_name, *step)
+                   : fmt::format("{}{}: the run in {} has no checkpoint yet: start it again", rank,
+                                 spec_.program, dir_.string()));
   }
 
   // The configuration without what may differ between a run and its resumption.
@@ -244,6 +261,7 @@ class Run {
   std::optional<Checkpoint> checkpoint_;
   StatsCsv stats_;
   std::optional<Progress> progress_;
+  StopNote note_;
 };
 
 }  // namespace grokalign::run
