@@ -27,6 +27,9 @@
 //                 alignment and Gini trends, NOT the grokking transition (--preset paper does)
 //   --n_logs 24   (from 64) fewer evaluations of the 12769 pairs
 // --smoke: p = 13, d_model 16, 2 heads of 8, d_mlp 32, 20 steps.
+// Under mpirun -np N: data-parallel, each rank takes a block of the training pairs (the
+// penalty's projections keyed by global pair index), rank 0 alone writes; same numbers.
+#include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
 #include <grokalign/run.hpp>
@@ -36,6 +39,7 @@
 #include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -134,7 +138,8 @@ int train(const Settings& s, const run::CommonOptions& common) {
   spec.resumable_settings = {"steps"};
   spec.total_steps = s.steps;
   run::Run r(common, spec, run::default_out_dir("transformer_alignment"));
-  FrequencyLog freq_log(r.dir() / "frequencies.csv", r.resumed() ? r.start_step() : -1);
+  std::optional<FrequencyLog> freq_log;  // rank 0's file alone under mpirun
+  if (r.writes()) freq_log.emplace(r.dir() / "frequencies.csv", r.resumed() ? r.start_step() : -1);
 
   nn::TransformerConfig config{.p = s.p,
                                .d_model = s.d_model,
@@ -150,6 +155,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
   run::TrainingState<T, AdamW<T>> state(model.named_parameters(), opt, {{"proj", &proj_gen}});
   const auto schedule = run::LogSchedule::log_spaced(s.steps, s.n_logs);
   if (r.resumed()) state.restore(r.checkpoint());
+  distributed::DataParallel<T> dp(opt.parameters());  // under mpirun: data-parallel steps
   const auto named = model.named_parameters();
   auto from_embedding = [&](const auto& e) { return model.from_embedding(e); };
 
@@ -176,7 +182,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
            static_cast<double>(c.alignment.array().minCoeff()), mean,
            static_cast<double>(c.alignment.array().maxCoeff()), metrics::gini(emb_profile),
            metrics::gini(mlp_profile), static_cast<double>(emb_keys.size())});
-    freq_log.write(step, emb_keys, mlp_keys);
+    if (freq_log) freq_log->write(step, emb_keys, mlp_keys);
     r.progress().update(
         step, {{"loss", train_loss}, {"train", train_acc}, {"test", test_acc}, {"align", mean}});
   };
@@ -193,24 +199,28 @@ int train(const Settings& s, const run::CommonOptions& common) {
   for (std::int64_t step = r.start_step() + 1; step <= s.steps; ++step) {
     // The embedded tokens are the input of the penalty's map; with a frozen embedding they
     // do not require grad by themselves, so they become a leaf that does.
-    Var<T> e = model.embed(train_tokens);
+    // Under mpirun: this rank's block of the training pairs, its share of the loss.
+    const auto shard = dp.shard(task.train_size());
+    Var<T> e = model.embed(dp.rows(train_tokens, shard));
     if (s.lambda_jac > 0 && !e.requires_grad()) e = Var<T>(e.value(), true);
     const Var<T> logits = model.from_embedding(e);
-    Var<T> loss = cross_entropy(logits, train_labels);
+    Var<T> loss = cross_entropy(logits, dp.rows(train_labels, shard)) * dp.share(shard);
     if (s.lambda_jac > 0)
-      loss =
-          loss + align::grokalign_penalty_from(logits, e, proj_gen) * static_cast<T>(s.lambda_jac);
+      loss = loss + align::grokalign_penalty_from(logits, e, proj_gen, dp.penalty_options(shard)) *
+                        static_cast<T>(s.lambda_jac);
     opt.zero_grad(true);
     loss.backward(opt.parameters());
+    dp.reduce_gradients();
+    const double global_loss = dp.sum(static_cast<double>(loss.item()));  // every rank alike
     if (common.nan_guard) {
-      run::check_finite_loss(step, "loss", static_cast<double>(loss.item()));
+      run::check_finite_loss(step, "loss", global_loss);
       run::check_finite_gradients(step, named);
     }
     opt.step();
     if (schedule.logs(step))
       log_row(step);
     else
-      r.progress().update(step, {{"loss", static_cast<double>(loss.item())}});
+      r.progress().update(step, {{"loss", global_loss}});
     checkpoint(step);
   }
   r.progress().finish();
