@@ -2,7 +2,8 @@
 # A killed rank (issue 13): a 2-rank accelerating_grokking run checkpointing every 10 epochs
 # has its rank 1 SIGKILLed mid-run. The job must end by itself within a minute (no rank left
 # waiting in a collective), with a non-zero exit and a message naming the rank and the signal
-# (Open MPI's "mpiexec noticed that process rank 1 ... exited on signal 9 (Killed)"); then
+# (Open MPI's "mpiexec noticed that process rank 1 ... exited on signal 9 (Killed)") and rank
+# 0's note of the run it was training and that run's last checkpoint (run/stop_note.hpp); then
 # --resume on 2 ranks continues from the last checkpoint and the run's stats.csv equals the
 # uninterrupted 1-process run's (every column but the timings, to 1e-9 relative).
 #   kill_rank.sh MPIEXEC PROGRAM WORKDIR
@@ -52,6 +53,10 @@ rm -rf "${TMPDIR:-/tmp}/accelerating_grokking-rank1-$victim"  # the killed rank'
 message=$(grep -E "rank 1 .*(signal 9|Killed)" "$work/two.log" | head -1) ||
   { cat "$work/two.log"; fail "no message naming rank 1 and the signal"; }
 echo "message: $message"
+# Rank 0, stopped by mpirun's SIGTERM, names the run it was training and its last checkpoint.
+note=$(grep -E "^rank 0 of 2: accelerating_grokking: the run in $run keeps its checkpoint of epoch [0-9]+" "$work/two.log" | head -1) ||
+  { cat "$work/two.log"; fail "rank 0 did not name the run it stopped and its checkpoint"; }
+echo "rank 0: $note"
 # One run on 2 ranks: --mpi_mode auto made it data-parallel.
 grep -q "each data-parallel on 2 ranks" "$work/two.log" || { cat "$work/two.log"; fail "not data-parallel"; }
 [[ -f "$run/checkpoint.bin" ]] || fail "no checkpoint survived the kill"
