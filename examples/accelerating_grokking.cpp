@@ -31,8 +31,8 @@
 // Under mpirun -np N (built with MPI: grokalign::distributed) every run is data-parallel: each
 // rank trains on its rows of every batch, one allreduce of the gradients a step, the runs one
 // after another; rank 0 alone writes OUT and prints (docs/scaling.md); --resume works with
-// any number of ranks (checkpoints do not depend on it). Not yet data-parallel: the alignment
-// variants and --jobs > 1. A sweep of at least as many runs as ranks instead gives each rank
+// any number of ranks (checkpoints do not depend on it); every variant runs data-parallel,
+// but not with --jobs > 1. A sweep of at least as many runs as ranks instead gives each rank
 // whole runs (run i on rank i mod N, --jobs at a time), each rank writing its runs' folders,
 // rank 0 the summary; --mpi_mode runs|data|auto chooses.
 #include <grokalign/align.hpp>
@@ -208,9 +208,7 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
   // Data-parallel (comm.size() > 1): every rank draws the same model, batches, projections
   // and noise from the same seeds and trains on its rows of each batch; the gradients are
   // summed over ranks, so every rank takes the single process's step (docs/scaling.md).
-  const bool parallel = comm.size() > 1;
-  distributed::broadcast_parameters(params, comm);
-  distributed::GradientAllreduce<T> reduce(params, comm);
+  distributed::DataParallel<T> dp(params, comm);
   AdamW<T> opt(params, {.lr = s.lr, .weight_decay = s.weight_decay});
   std::optional<GrokfastEma<T>> ema;
   if (v.grokfast) ema.emplace(params, s.grokfast_alpha, s.grokfast_lamb);
@@ -291,36 +289,35 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
         for (index_t i = 0; i < xb.numel(); ++i) xb.data()[i] += sigma * T(noise.normal());
       }
       const bool penalised = v.lambda_jac > 0 || (v.align != "none" && v.lambda_align > 0);
-      // This rank's rows; its loss is their share of the global batch mean.
-      const auto shard = distributed::shard_of(xb.shape()[0], comm.rank(), comm.size());
-      const Var<T> xv(parallel ? distributed::shard_rows(xb, shard) : xb, penalised);
+      // This rank's rows; its loss is their share of the global batch mean, and its penalty
+      // their share of the global batch's (the projections keyed by global sample index).
+      const auto shard = dp.shard(xb.shape()[0]);
+      const Var<T> xv(dp.rows(xb, shard), penalised);
       const Var<T> out = model(xv);
-      const Tensor<T> targets =
-          parallel ? distributed::shard_rows(batches.targets(), shard) : batches.targets();
+      const Tensor<T> targets = dp.rows(batches.targets(), shard);
       Var<T> loss = ce ? cross_entropy(out, targets) : mse(out, targets);
-      if (parallel) loss = loss * static_cast<T>(double(shard.rows) / double(shard.global));
+      if (dp.parallel()) loss = loss * dp.share(shard);
       if (penalised) {
-        const align::PenaltyOptions popt =
-            parallel
-                ? align::PenaltyOptions{.global_batch = shard.global, .global_offset = shard.offset}
-                : align::PenaltyOptions{};
+        const auto aopt = dp.penalty_options(shard, align::AlignmentPenaltyOptions{});
         // The variant's penalty term, its weight applied; `penalty` logs it unweighted.
         const auto [pen, weight] =
             v.lambda_jac > 0
-                ? std::pair{align::grokalign_penalty_from(out, xv, proj, popt), v.lambda_jac}
+                ? std::pair{align::grokalign_penalty_from(out, xv, proj, dp.penalty_options(shard)),
+                            v.lambda_jac}
             : v.align == "centroid"
-                ? std::pair{align::centroid_alignment_penalty_from(out, xv), v.lambda_align}
-                : std::pair{align::jacobian_alignment_penalty_from(out, xv, proj), v.lambda_align};
+                ? std::pair{align::centroid_alignment_penalty_from(out, xv, aopt), v.lambda_align}
+                : std::pair{align::jacobian_alignment_penalty_from(out, xv, proj, aopt),
+                            v.lambda_align};
         loss = loss + pen * static_cast<T>(weight);
         pen_sum += pen.item();
       }
       opt.zero_grad(true);
       loss.backward(params);
-      if (parallel) reduce();
+      dp.reduce_gradients();
       if (common.nan_guard) {
         // The global loss, so that every rank stops alike (a rank left alone in the next
         // allreduce would wait forever).
-        run::check_finite_loss(epoch, "loss", parallel ? comm.sum(loss.item()) : loss.item());
+        run::check_finite_loss(epoch, "loss", dp.sum(loss.item()));
         run::check_finite_gradients(epoch, named);
       }
       if (ema) ema->apply();
@@ -328,7 +325,7 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
     }
     opt_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     cpu_seconds += thread_cpu_seconds() - c0;
-    if (parallel) pen_sum = comm.sum(pen_sum);  // the ranks' shares of each batch's penalty
+    pen_sum = dp.sum(pen_sum);  // the ranks' shares of each batch's penalty
     penalty = pen_sum / static_cast<double>(batches.batches_per_epoch());
 
     if (epoch % s.log_every != 0 && epoch != s.max_epochs) continue;
@@ -525,17 +522,10 @@ int main(int argc, char** argv) {
         parallel && (mpi_mode == "runs" ||
                      (mpi_mode == "auto" && runs.size() >= static_cast<std::size_t>(comm.size())));
     const bool data_parallel = parallel && !by_runs;
-    if (data_parallel) {
-      if (jobs > 1)
-        throw run::FlagError("--jobs",
-                             "with --mpi_mode data every run uses all the ranks, one run at "
-                             "a time; leave --jobs at 1");
-      for (const auto& v : chosen)
-        if (v.align != "none")
-          throw run::FlagError("--variants", "the alignment variants (" + v.name +
-                                                 ") do not run data-parallel yet (issue 13); "
-                                                 "--mpi_mode runs runs them whole on each rank");
-    }
+    if (data_parallel && jobs > 1)
+      throw run::FlagError("--jobs",
+                           "with --mpi_mode data every run uses all the ranks, one run at "
+                           "a time; leave --jobs at 1");
     if (summary_only && !resuming)
       throw run::FlagError("--summary_only", "needs --resume OUT, the sweep to summarise");
     // A run that gave up at a lower cap carries on to a raised --max_epochs (rank 0 alone

@@ -3,8 +3,9 @@
 # 1-rank run's stats.csv (every column but the timings, to 1e-9 relative: the ranks' sums
 # only reorder the arithmetic), rank 0 alone writes the output folder, a 2-rank run resumed by
 # one process, a 1-process run resumed on 2 ranks and a 2-rank run resumed on 2 ranks continue
-# it alike, and what does not run data-parallel yet is refused with a message. (--mpi_mode
-# data: the sweep's 6 runs would otherwise be spread over the ranks, sweep_over_ranks.sh.)
+# it alike, the alignment variants reproduce the 1-process run too, and --jobs 2 (not
+# data-parallel) is refused with a message. (--mpi_mode data: the sweep's runs would
+# otherwise be spread over the ranks, sweep_over_ranks.sh.)
 #   example_2_ranks.sh MPIEXEC PROGRAM WORKDIR
 set -euo pipefail
 mpiexec=$1 program=$2 work=$3
@@ -59,13 +60,27 @@ same_stats "$work/one" "$work/two_two" "2 ranks for 10 epochs, resumed by 2 rank
 [[ "$(cd "$work/two_two" && ls | sort | tr '\n' ' ')" == "grokalign_ce grokalign_mse noise runs.csv summary.csv summary.md sweep.json " ]] ||
   { ls -R "$work/two_two"; echo "FAIL: unexpected files in the resumed 2-rank output"; exit 1; }
 
-for refused in "--jobs 2" "--variants centroid_align_ce"; do
-  # shellcheck disable=SC2086
-  if "$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data --smoke --quiet --out "$work/refused" $refused \
-       > "$work/refused.log" 2>&1; then
-    echo "FAIL: $refused ran under mpirun"; exit 1
-  fi
-  grep -q "^error: --" "$work/refused.log" ||
-    { cat "$work/refused.log"; echo "FAIL: $refused: no error line"; exit 1; }
-done
+# The alignment variants: each rank's centroid- or Jacobian-alignment penalty is its shard's
+# share of the global batch mean, the Jacobian alignment's projections keyed by global sample
+# index (AlignmentPenaltyOptions::global_batch). 20 epochs: once the training set is memorised
+# the centroid penalty (weight 100) amplifies rounding about 300-fold every 10 epochs (1e-12
+# at epoch 20, 6e-10 at 30), which says nothing about the split.
+aligned=(--smoke --quiet --seeds 1 --batch_size 50 --max_epochs 20
+         --variants centroid_align_ce,jacobian_align_ce)
+"$program" "${aligned[@]}" --out "$work/aligned_one" > "$work/aligned_one.log" 2>&1 ||
+  { cat "$work/aligned_one.log"; echo "FAIL: the 1-process alignment run failed"; exit 1; }
+"$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data "${aligned[@]}" --out "$work/aligned_two" \
+  > "$work/aligned_two.log" 2>&1 ||
+  { cat "$work/aligned_two.log"; echo "FAIL: the 2-rank alignment run failed"; exit 1; }
+grep -q "each data-parallel on 2 ranks" "$work/aligned_two.log" ||
+  { cat "$work/aligned_two.log"; echo "FAIL: the alignment run did not run on 2 ranks"; exit 1; }
+/usr/bin/python3 "$(dirname "$0")/same_stats.py" "$work/aligned_one" "$work/aligned_two" \
+  "alignment variants, 2 ranks against 1" 2
+
+if "$mpiexec" -n 2 --oversubscribe "$program" --mpi_mode data --smoke --quiet --out "$work/refused" --jobs 2 \
+     > "$work/refused.log" 2>&1; then
+  echo "FAIL: --jobs 2 ran under mpirun --mpi_mode data"; exit 1
+fi
+grep -q "^error: --jobs" "$work/refused.log" ||
+  { cat "$work/refused.log"; echo "FAIL: --jobs 2: no error line"; exit 1; }
 echo "example_2_ranks: passed"

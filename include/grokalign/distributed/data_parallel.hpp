@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "grokalign/align/alignment_penalty.hpp"
 #include "grokalign/align/penalty.hpp"
 #include "grokalign/core/tensor.hpp"
 #include "grokalign/distributed/communicator.hpp"
@@ -57,8 +58,10 @@ class DataParallel {
     return parallel() && s.global > 0 ? static_cast<T>(double(s.rows) / double(s.global)) : T(1);
   }
   // `base` with this shard's place in the global batch (the projections keyed by global
-  // sample index, the mean over G); `base` itself for one process.
-  align::PenaltyOptions penalty_options(const Shard& s, align::PenaltyOptions base = {}) const {
+  // sample index, the mean over G); `base` itself for one process. Options: the GrokAlign
+  // penalty's (the default) or the alignment penalties' (align::AlignmentPenaltyOptions).
+  template <class Options = align::PenaltyOptions>
+  Options penalty_options(const Shard& s, Options base = {}) const {
     if (parallel()) {
       base.global_batch = s.global;
       base.global_offset = s.offset;
