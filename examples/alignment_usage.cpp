@@ -1,6 +1,7 @@
 // The usage example of docs/alignment.md: one GrokAlign training step on a small ReLU MLP,
 // one step on the Jacobian-alignment penalty, then the alignment diagnostics. Built with the
 // examples so the documentation compiles.
+#include <grokalign/distributed/communicator.hpp>
 #include <grokalign/grokalign.hpp>
 
 #include <cstdio>
@@ -8,6 +9,8 @@
 namespace ga = grokalign;
 
 int main() {
+  // Under mpirun rank 0 alone runs this tour: it has nothing to share out over ranks.
+  if (grokalign::distributed::launcher_rank() > 0) return 0;
   ga::Generator gen(0);
   const ga::Tensor<double> x = ga::randn<double>({32, 20}, gen);  // a batch of 32 inputs
   const ga::Tensor<double> y = ga::one_hot<double>(ga::Indices(std::vector<ga::index_t>(32, 1)), 4);

@@ -5,6 +5,7 @@
 // Runs in a second or two; exits non-zero if the model did not learn or the reload differs.
 //
 //   train_small [output folder]     (default: a folder under the system temp directory)
+#include <grokalign/distributed/communicator.hpp>
 #include <grokalign/grokalign.hpp>
 
 #include <cstdio>
@@ -37,6 +38,8 @@ Dataset make_blobs(ga::index_t n, ga::index_t dim, ga::index_t classes, double s
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun rank 0 alone runs this tour: it has nothing to share out over ranks.
+  if (grokalign::distributed::launcher_rank() > 0) return 0;
   const std::filesystem::path out_dir =
       argc > 1 ? std::filesystem::path(argv[1])
                : std::filesystem::temp_directory_path() / "grokalign_train_small";

@@ -69,6 +69,20 @@ inline int launcher_world_size() {
   return 1;
 }
 
+// This process's rank as an MPI launcher announced it in the environment, or 0 when none
+// did; readable before (and without) MPI. A program with nothing to share out over ranks (a
+// tour) returns at once when it is not 0, so that under mpirun it runs once.
+inline int launcher_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
+    if (const char* v = std::getenv(var)) {
+      const long r = std::strtol(v, nullptr, 10);
+      if (r > 0) return static_cast<int>(r);
+      return 0;
+    }
+  }
+  return 0;
+}
+
 namespace detail {
 
 #if defined(GROKALIGN_HAVE_MPI)
