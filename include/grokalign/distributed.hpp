@@ -7,3 +7,4 @@
 #include "grokalign/distributed/data_parallel.hpp"
 #include "grokalign/distributed/gradient_allreduce.hpp"
 #include "grokalign/distributed/shard.hpp"
+#include "grokalign/distributed/shared_counter.hpp"

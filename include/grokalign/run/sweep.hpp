@@ -122,11 +122,17 @@ struct SweepOptions {
   double status_interval = 60.0;  // seconds between status lines
   std::string metric = "test";    // names the metric in status lines
   std::string step_name = "epoch";
+  // Where the workers draw the next run from: positions 0, 1, 2, ... among the runs left to
+  // do. Empty: a counter of this process's own. Several processes sharing one counter
+  // (distributed::SharedCounter) share the sweep out as each becomes free; each then runs
+  // only some of the runs and returns outcomes for those alone.
+  std::function<std::int64_t()> next;
 };
 
 // Runs fn(run, index, status) for every run not already finished, `jobs` at a time, and
-// returns every run's outcome (finished ones read from done.json). A run that throws is
-// reported and recorded with its error; the others go on.
+// returns every run's outcome (finished ones read from done.json; with a shared `next`,
+// those this process ran). A run that throws is reported and recorded with its error; the
+// others go on.
 template <class Fn>
 std::vector<RunOutcome> run_sweep(const std::vector<SweepRun>& runs, const SweepOptions& opt,
                                   Fn&& fn) {
@@ -145,15 +151,23 @@ std::vector<RunOutcome> run_sweep(const std::vector<SweepRun>& runs, const Sweep
   }
   std::fflush(stdout);
   SweepStatus status(runs.size());
-  std::atomic<std::size_t> next{0};
+  std::atomic<std::int64_t> own_next{0};
+  const auto draw = [&] { return opt.next ? opt.next() : own_next.fetch_add(1); };
   std::mutex mutex;
   std::condition_variable cv;
   std::size_t done = 0;
+  int workers_left = 0;
   const auto start = Clock::now();
   auto worker = [&] {
     for (;;) {
-      const std::size_t k = next.fetch_add(1);
-      if (k >= todo.size()) return;
+      const std::int64_t drawn = draw();
+      if (drawn < 0 || static_cast<std::size_t>(drawn) >= todo.size()) {
+        std::lock_guard lock(mutex);
+        --workers_left;
+        cv.notify_all();
+        return;
+      }
+      const std::size_t k = static_cast<std::size_t>(drawn);
       const std::size_t i = todo[k];
       RunOutcome o;
       try {
@@ -181,12 +195,13 @@ std::vector<RunOutcome> run_sweep(const std::vector<SweepRun>& runs, const Sweep
   };
   const int jobs = std::max(1, std::min<int>(opt.jobs, static_cast<int>(todo.size())));
   std::vector<std::thread> pool;
+  workers_left = todo.empty() ? 0 : jobs;
   for (int j = 0; j < jobs && !todo.empty(); ++j) pool.emplace_back(worker);
   {
     std::unique_lock lock(mutex);
     const auto interval = std::chrono::duration<double>(opt.status_interval);
-    while (done < todo.size()) {
-      const bool all = cv.wait_for(lock, interval, [&] { return done == todo.size(); });
+    while (workers_left > 0) {
+      const bool all = cv.wait_for(lock, interval, [&] { return workers_left == 0; });
       if (all || opt.quiet || todo.size() < 2) continue;
       const double t = std::chrono::duration<double>(Clock::now() - start).count();
       fmt::print(stderr, "[{}] {}/{} runs done; running: {}\n", format_duration(t), done,
