@@ -27,6 +27,9 @@
 //                   J sinks below the level anyway (measured: 0.6 at epoch 2000); at 2e-2 it
 //                   holds J at ~5, the penalty's purpose. Compare with --jac_level 0.
 //   --smoke         256/256 digits, width 32, 4 epochs: a few seconds.
+// Under mpirun -n N: each rank trains on its shard of every batch (one gradient allreduce,
+// the same weights everywhere, |level - J| of the whole batch's J); rank 0 alone writes.
+#include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
 #include <grokalign/run.hpp>
@@ -74,6 +77,19 @@ Settings preset(const std::string& name) {
   return s;
 }
 
+// Under mpirun each rank trains on its rows of every batch, so every batch, the epoch's last
+// (n mod batch) too, needs a row for each rank: refused before anything is written.
+void require_rows_for_every_rank(ga::index_t n, std::int64_t batch_size) {
+  const int ranks = ga::distributed::Communicator{}.size();
+  const ga::index_t batch = std::min<ga::index_t>(batch_size, n);
+  const ga::index_t smallest = n % batch ? n % batch : batch;
+  if (smallest < ranks)
+    throw run::FlagError("--batch_size",
+                         fmt::format("{} leaves a batch of {} of the {} training digits, fewer "
+                                     "than the {} ranks that share every batch",
+                                     batch_size, smallest, n, ranks));
+}
+
 template <ga::Scalar T>
 int train(const Settings& s, const run::CommonOptions& common) {
   const auto data = run::load_flat_mnist_first<T>(common.data_dir, s.n_train, s.n_test);
@@ -90,6 +106,8 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const ga::Tensor<T> y_train = ga::one_hot<T>(ga::Indices(data.train.labels), 10);
   const bool penalised = s.jac_level > 0 && s.lambda_jac > 0;
   const ga::align::PenaltyOptions penalty_opts{};  // unconstrained J; |level - J| below
+
+  require_rows_for_every_rank(data.train.size(), s.batch_size);
 
   run::RunSpec spec{.program = "inhibiting_generalisation",
                     .settings = s,
@@ -110,6 +128,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
                     r.checkpoint().integer("batches.position"));
   }
   const auto schedule = run::LogSchedule::log_spaced(s.epochs, s.n_logs);
+  ga::distributed::DataParallel<T> dp(opt.parameters());  // under mpirun: data-parallel steps
 
   auto log_row = [&](std::int64_t epoch) {
     const ga::Tensor<T> out = model(data.train.x);
@@ -131,17 +150,33 @@ int train(const Settings& s, const run::CommonOptions& common) {
   for (std::int64_t epoch = r.start_step() + 1; epoch <= s.epochs; ++epoch) {
     for (ga::index_t b = 0; b < batches.batches_per_epoch(); ++b) {
       batches.next();
-      const ga::Var<T> xv(batches.inputs(), penalised);
+      // Under mpirun: this rank's rows of the batch, its share of the batch's loss.
+      const auto shard = dp.shard(batches.inputs().shape()[0]);
+      const ga::Var<T> xv(dp.rows(batches.inputs(), shard), penalised);
       const ga::Var<T> out = model(xv);
-      ga::Var<T> loss = ga::mse(out, batches.targets());
+      ga::Var<T> loss = ga::mse(out, dp.rows(batches.targets(), shard)) * dp.share(shard);
       if (penalised) {
-        const ga::Var<T> J = ga::align::grokalign_penalty_from(out, xv, proj_gen, penalty_opts);
-        loss = loss + ga::abs(J - static_cast<T>(s.jac_level)) * static_cast<T>(s.lambda_jac);
+        const ga::Var<T> J = ga::align::grokalign_penalty_from(
+            out, xv, proj_gen, dp.penalty_options(shard, penalty_opts));
+        if (!dp.parallel()) {
+          loss = loss + ga::abs(J - static_cast<T>(s.jac_level)) * static_cast<T>(s.lambda_jac);
+        } else {
+          // J here is this rank's share J_r of the batch's J = sum_r J_r, and |level - J| does
+          // not split into per-rank terms. Its gradient does: sign(J - level) sum_r dJ_r. So the
+          // ranks agree on J first, and each adds sign(J - level) J_r, whose gradients
+          // reduce_gradients sums to the batch's; the constant (this rank's share of
+          // -sign level) makes the summed loss lambda |level - J| too, for the nan guard.
+          const double batch_J = dp.sum(J.item());
+          const T sign = static_cast<T>((batch_J > s.jac_level) - (batch_J < s.jac_level));
+          const T lambda = static_cast<T>(s.lambda_jac);
+          loss = loss + (J - static_cast<T>(s.jac_level) * dp.share(shard)) * (lambda * sign);
+        }
       }
       opt.zero_grad(true);
       loss.backward(opt.parameters());
+      dp.reduce_gradients();
       if (common.nan_guard) {
-        run::check_finite_loss(epoch, "loss", loss.item());
+        run::check_finite_loss(epoch, "loss", dp.sum(loss.item()));  // every rank stops alike
         run::check_finite_gradients(epoch, named);
       }
       ga::clip_grad_norm(opt.parameters(), s.clip_grad_norm);
