@@ -30,6 +30,9 @@
 //                         so 10 steps still halve the step at its checkpoints; a weaker
 //                         attack, so robust accuracy is an upper bound
 // --smoke: 64 train / 64 test images, 3 epochs, a 4-step attack on 16 images, PC1 on 8.
+// Under mpirun -n N: each rank trains on its shard of every batch (one gradient allreduce,
+// the same weights everywhere), every rank evaluates on the full data, rank 0 alone writes.
+#include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
 #include <grokalign/run.hpp>
@@ -114,6 +117,18 @@ struct PixelModel {
   }
 };
 
+// Under mpirun each rank trains on its rows of every batch, so every batch, the epoch's last
+// (n mod batch) too, needs a row for each rank: refused before anything is written.
+void require_rows_for_every_rank(index_t n, std::int64_t batch_size) {
+  const int ranks = distributed::Communicator{}.size();
+  const index_t batch = std::min<index_t>(batch_size, n), smallest = n % batch ? n % batch : batch;
+  if (smallest < ranks)
+    throw run::FlagError("--batch_size",
+                         fmt::format("{} leaves a batch of {} of the {} training images, fewer "
+                                     "than the {} ranks that share every batch",
+                                     batch_size, smallest, n, ranks));
+}
+
 template <Scalar T>
 int train(const Settings& s, const run::CommonOptions& common) {
   // Data.
@@ -140,6 +155,8 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const Tensor<T> x_train = normalised(train_set.images), x_test = normalised(test_set.images);
   const index_t n_attack = std::min<index_t>(s.attack_samples, test_set.size());
   const index_t n_pc1 = std::min<index_t>(s.pc1_samples, test_set.size());
+
+  require_rows_for_every_rank(train_set.size(), s.batch_size);
 
   run::RunSpec spec;
   spec.program = "delayed_robustness";
@@ -185,6 +202,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
                     r.checkpoint().integer("batches.position"));
   }
   const bool mse_loss = s.loss_fn == "mse";
+  distributed::DataParallel<T> dp(opt.parameters());  // under mpirun: data-parallel steps
 
   // Loss and accuracy over a whole set, 256 rows at a time, without a graph.
   auto evaluate = [&](const Tensor<T>& x, const std::vector<index_t>& labels) {
@@ -242,18 +260,23 @@ int train(const Settings& s, const run::CommonOptions& common) {
     double last_loss = 0;
     for (index_t b = 0; b < batches.batches_per_epoch(); ++b) {
       batches.next();
-      const Var<T> x(batches.inputs(), s.lambda_jac > 0);
+      // Under mpirun: this rank's rows of the batch, its share of the batch's loss.
+      const auto shard = dp.shard(batches.inputs().shape()[0]);
+      const Var<T> x(dp.rows(batches.inputs(), shard), s.lambda_jac > 0);
       const Var<T> out = cnn(x);
-      Var<T> loss = mse_loss ? mse(out, Var<T>(batches.targets()))
-                             : cross_entropy(out, Indices(batches.labels()));
-      last_loss = static_cast<double>(loss.item());
+      Var<T> loss = (mse_loss ? mse(out, Var<T>(dp.rows(batches.targets(), shard)))
+                              : cross_entropy(out, dp.rows(Indices(batches.labels()), shard))) *
+                    dp.share(shard);
+      if (b + 1 == batches.batches_per_epoch())  // on every rank: the sum is collective
+        last_loss = dp.sum(static_cast<double>(loss.item()));
       if (s.lambda_jac > 0)
-        loss =
-            loss + align::grokalign_penalty_from(out, x, proj_gen) * static_cast<T>(s.lambda_jac);
+        loss = loss + align::grokalign_penalty_from(out, x, proj_gen, dp.penalty_options(shard)) *
+                          static_cast<T>(s.lambda_jac);
       opt.zero_grad(true);
       loss.backward(opt.parameters());
+      dp.reduce_gradients();
       if (common.nan_guard) {
-        run::check_finite_loss(epoch, "loss", static_cast<double>(loss.item()));
+        run::check_finite_loss(epoch, "loss", dp.sum(static_cast<double>(loss.item())));
         run::check_finite_gradients(epoch, named);
       }
       clip_grad_value(opt.parameters(), s.clip_grad_value);
