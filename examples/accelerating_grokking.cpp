@@ -29,12 +29,13 @@
 // digits for 30 epochs. --seeds N runs seeds seed..seed+N-1, --jobs J runs J at a time, each
 // in OUT/<variant>/seed<k>/; OUT/summary.md and summary.csv hold the table.
 // Under mpirun -np N (built with MPI: grokalign::distributed) every run is data-parallel: each
-// rank trains on its rows of every batch, one allreduce of the gradients a step, the runs one
-// after another; rank 0 alone writes OUT and prints (docs/scaling.md); --resume works with
-// any number of ranks (checkpoints do not depend on it); every variant runs data-parallel,
-// but not with --jobs > 1. A sweep of at least as many runs as ranks instead gives each rank
-// whole runs (run i on rank i mod N, --jobs at a time), each rank writing its runs' folders,
-// rank 0 the summary; --mpi_mode runs|data|auto chooses.
+// rank trains on its rows of every batch, one allreduce of the gradients a step, and
+// evaluates its block of each set; the runs one after another; rank 0 alone writes OUT and
+// prints (docs/scaling.md); --resume works with any number of ranks (checkpoints do not
+// depend on it); every variant runs data-parallel, but not with --jobs > 1. A sweep of at
+// least as many runs as ranks instead gives each rank whole runs (--jobs at a time, the next
+// run to whichever rank is free), each rank writing its runs' folders, rank 0 the summary;
+// --mpi_mode runs|data|auto chooses.
 #include <grokalign/align.hpp>
 #include <grokalign/data.hpp>
 #include <grokalign/distributed.hpp>
@@ -233,25 +234,43 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
        .total_steps = s.max_epochs,
        .step_name = "epoch"},
       "",
-      // Each rank writes its own copy of the run (rank 0 into OUT, the others into scratch
-      // folders): done.json is read back from there.
-      distributed::Communicator::local());
+      comm);  // data-parallel: rank 0 alone writes the run's folder
 
   // Optimisation time: wall clock, and CPU time of this thread (a shared machine inflates it
   // far less; with --threads 1 it is the whole cost of the run's arithmetic).
   double opt_seconds = 0, cpu_seconds = 0, train_acc = 0, penalty = 0;
+  // Data-parallel, each rank evaluates its block of each set: every figure is a mean over
+  // samples, so the blocks' means weighted by their shares, summed over ranks (one allreduce
+  // of six numbers), are the whole set's. One process evaluates everything.
   auto evaluate = [&](std::int64_t epoch) {
-    const Tensor<T> out_train = model(d.x_train);  // values only, no graph
-    const Tensor<T> out_test = model(d.x_test);
-    train_acc = metrics::argmax_accuracy(out_train, d.y_train);
-    const double test_acc = metrics::argmax_accuracy(out_test, d.y_test);
-    const Tensor<T> probe = d.x_test.rows(0, std::min<index_t>(s.centroid_samples, s.n_test));
-    const auto centroid = align::centroids(model, probe);
-    const auto jacobian = align::jacobian_alignment(model, probe);
-    r.log({double(epoch), data_loss(out_train, d.t_train, ce), train_acc,
-           data_loss(out_test, d.t_test, ce), test_acc, penalty,
-           centroid.alignment.array().template cast<double>().mean(), double(jacobian.mean),
-           opt_seconds, cpu_seconds});
+    const index_t n_probe = std::min<index_t>(s.centroid_samples, s.n_test);
+    const auto train = dp.shard(d.x_train.shape()[0]), test = dp.shard(d.x_test.shape()[0]),
+               probe = dp.shard(n_probe);
+    const auto labels = [&](const std::vector<index_t>& y, const distributed::Shard& sh) {
+      return dp.parallel()
+                 ? std::vector<index_t>(y.begin() + sh.offset, y.begin() + sh.offset + sh.rows)
+                 : y;
+    };
+    // A block's mean as its share of the set's (an empty block adds nothing).
+    const auto part = [&](double mean, const distributed::Shard& sh) {
+      return sh.rows ? mean * double(dp.share(sh)) : 0.0;
+    };
+    const Tensor<T> out_train = model(dp.rows(d.x_train, train));  // values only, no graph
+    const Tensor<T> out_test = model(dp.rows(d.x_test, test));
+    const Tensor<T> x_probe = dp.rows(d.x_test.rows(0, n_probe), probe);
+    const auto centroid = align::centroids(model, x_probe);
+    const auto jacobian = align::jacobian_alignment(model, x_probe);
+    double m[6] = {part(data_loss(out_train, dp.rows(d.t_train, train), ce), train),
+                   part(metrics::argmax_accuracy(out_train, labels(d.y_train, train)), train),
+                   part(data_loss(out_test, dp.rows(d.t_test, test), ce), test),
+                   part(metrics::argmax_accuracy(out_test, labels(d.y_test, test)), test),
+                   part(centroid.alignment.array().template cast<double>().mean(), probe),
+                   part(double(jacobian.mean), probe)};
+    dp.sum(m, 6);
+    train_acc = m[1];
+    const double test_acc = m[3];
+    r.log({double(epoch), m[0], train_acc, m[2], test_acc, penalty, m[4], m[5], opt_seconds,
+           cpu_seconds});
     status.update(index, epoch, test_acc);
     r.progress().update(epoch, {{"train", train_acc}, {"test", test_acc}});
     return test_acc;
@@ -362,7 +381,7 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
     outcome.opt_seconds = opt_seconds;
     outcome.cpu_seconds = cpu_seconds;
   }
-  run::write_outcome(r.dir(), outcome);
+  if (r.writes()) run::write_outcome(r.dir(), outcome);
   return outcome;
 }
 
@@ -423,10 +442,11 @@ int main(int argc, char** argv) {
     auto* adv_opt =
         app.add_flag("--adv_training", custom.adv_training, "custom variant: input noise");
     std::string mpi_mode = "auto";
-    app.add_option("--mpi_mode", mpi_mode,
-                   "Under mpirun: runs (each rank runs whole runs, run i on rank i mod N), data "
-                   "(every run data-parallel on all the ranks, one after another), or auto "
-                   "(runs when the sweep has at least as many runs as ranks)")
+    app.add_option(
+           "--mpi_mode", mpi_mode,
+           "Under mpirun: runs (each rank runs whole runs, taking the next when free), data "
+           "(every run data-parallel on all the ranks, one after another), or auto "
+           "(runs when the sweep has at least as many runs as ranks)")
         ->check(CLI::IsMember({"auto", "runs", "data"}))
         ->capture_default_str();
     if (int rc = run::parse_flags(app, argc, argv); rc >= 0) return rc;
@@ -543,16 +563,9 @@ int main(int argc, char** argv) {
                                             "continue it with --resume " +
                                             out.string());
     }
-    // Rank 0 alone writes OUT and prints; the other ranks keep their runs' files in a scratch
-    // folder of their own, removed at the end, and print only errors.
-    // (With --mpi_mode runs every rank writes its own runs' folders in OUT, and rank 0 the rest.)
-    std::filesystem::path scratch;
-    if (!comm.is_root()) {
-      if (data_parallel)
-        scratch = std::filesystem::temp_directory_path() /
-                  fmt::format("accelerating_grokking-rank{}-{}", comm.rank(), ::getpid());
-      if (!std::freopen("/dev/null", "w", stdout)) comm.abort("cannot silence stdout");
-    }
+    // Rank 0 alone prints, and writes OUT's files and (data-parallel) every run's folder; the
+    // other ranks write nothing (run::Run). With --mpi_mode runs every rank writes the folders
+    // of the runs it takes, rank 0 the rest.
     comm.barrier();  // every rank has checked OUT before rank 0 writes into it
     if (!resuming && comm.is_root()) {
       // Under mpirun a failure here must end the job: the other ranks are on their way into
@@ -577,7 +590,7 @@ int main(int argc, char** argv) {
     fmt::print("accelerating_grokking: {} run(s) ({} x {} seed(s)), {} at a time{}, into {}\n",
                runs.size(), chosen.size(), seeds, jobs,
                data_parallel ? fmt::format(", each data-parallel on {} ranks", comm.size())
-               : by_runs ? fmt::format(" on each of {} ranks (run i on rank i mod {})", comm.size(),
+               : by_runs ? fmt::format(" on each of {} ranks (each takes the next run when free)",
                                        comm.size())
                          : "",
                out.string());
@@ -599,74 +612,58 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < runs.size(); ++i)
           outcomes[i] = run::read_outcome(runs[i].dir).value_or(run::RunOutcome{});
       } else if (by_runs) {
-        // This rank's whole runs, each as one process would run it (Communicator::local():
-        // no MPI inside a run, so --jobs threads may run them side by side).
-        const int n = comm.size();
-        std::vector<std::size_t> mine_index;
-        std::vector<run::SweepRun> mine;
-        for (std::size_t i = static_cast<std::size_t>(comm.rank()); i < runs.size();
-             i += static_cast<std::size_t>(n)) {
-          mine_index.push_back(i);
-          mine.push_back(runs[i]);
+        // Whole runs, each as one process would run it (Communicator::local(): no MPI inside
+        // a run, so --jobs threads may run them side by side); a rank takes the next run
+        // whenever one of its workers is free (one counter shared by every rank), so ranks
+        // that draw short runs take more of them.
+        std::vector<run::RunOutcome> mine;
+        {
+          distributed::SharedCounter next_run(comm);
+          mine = run::run_sweep(
+              runs, {.jobs = jobs, .quiet = common.quiet, .next = [&] { return next_run.next(); }},
+              [&](const run::SweepRun& rr, std::size_t i, run::SweepStatus& status) {
+                const run::CommonOptions c = options_of(rr);
+                const Variant& v = chosen[i / seeds];
+                // A failed run ends the job naming the rank and the run (the others' finished
+                // runs stay on disk; --resume OUT carries on).
+                try {
+                  return train_run<T>(s, v, c, digits, status, i,
+                                      distributed::Communicator::local());
+                } catch (const std::exception& e) {
+                  comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));
+                }
+              });
+          comm.barrier();  // every run is finished: its done.json is in OUT
         }
-        const auto mine_outcomes = run::run_sweep(
-            mine, {.jobs = jobs, .quiet = common.quiet},
-            [&](const run::SweepRun& rr, std::size_t k, run::SweepStatus& status) {
-              const run::CommonOptions c = options_of(rr);
-              const Variant& v = chosen[mine_index[k] / seeds];
-              // A failed run ends the job naming the rank and the run (the others' finished
-              // runs stay on disk; --resume OUT carries on).
-              try {
-                return train_run<T>(s, v, c, digits, status, k, distributed::Communicator::local());
-              } catch (const std::exception& e) {
-                comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));
-              }
-            });
-        comm.barrier();  // every rank's runs are finished: their done.json files are in OUT
-        for (std::size_t k = 0; k < mine.size(); ++k) outcomes[mine_index[k]] = mine_outcomes[k];
+        // Rank 0 holds the outcomes of its own runs; the others' are in their done.json.
         if (comm.is_root())
-          for (std::size_t i = 0; i < runs.size(); ++i)
-            if (i % static_cast<std::size_t>(n) != 0) {
-              outcomes[i] = run::read_outcome(runs[i].dir).value_or(run::RunOutcome{});
-              if (!outcomes[i].finished)
-                outcomes[i].error =
-                    fmt::format("rank {} left no done.json in {}", i % n, runs[i].dir.string());
-            }
+          for (std::size_t i = 0; i < runs.size(); ++i) {
+            outcomes[i] =
+                mine[i].finished ? mine[i] : run::read_outcome(runs[i].dir).value_or(mine[i]);
+            if (!outcomes[i].finished)
+              outcomes[i].error =
+                  fmt::format("no done.json in {}: the run did not finish", runs[i].dir.string());
+          }
       } else {
         outcomes = run::run_sweep(
             runs, {.jobs = jobs, .quiet = common.quiet},
             [&](const run::SweepRun& rr, std::size_t i, run::SweepStatus& status) {
-              run::CommonOptions c = options_of(rr);
+              const run::CommonOptions c = options_of(rr);
               const Variant& v = chosen[i / seeds];
               if (!parallel) return train_run<T>(s, v, c, digits, status, i, comm);
               // A run that fails on one rank would leave the others waiting: it ends the job.
+              // (Every rank reads the run's folder, OUT being on a filesystem every rank sees:
+              // one machine's or a cluster's shared one; rank 0 alone writes it.)
               try {
-                if (!comm.is_root()) {
-                  // The other ranks run in their scratch folder; resuming, they start from a
-                  // copy of rank 0's checkpoint and stats.csv (OUT is on a filesystem every
-                  // rank reads: one machine's, or a cluster's shared one), so that every rank
-                  // restores the same state and rank 0 alone writes OUT.
-                  const auto mine = scratch / rr.dir.lexically_relative(out);
-                  c.out = mine.string();
-                  c.quiet = true;
-                  if (!c.resume.empty()) {
-                    std::filesystem::create_directories(mine);
-                    for (const char* f : {"checkpoint.bin", "stats.csv"})
-                      std::filesystem::copy_file(rr.dir / f, mine / f,
-                                                 std::filesystem::copy_options::overwrite_existing);
-                    c.resume = mine.string();
-                  }
-                }
-                // Every rank has read the run's folder (done.json, checkpoint.bin) before rank 0
-                // changes it.
-                comm.barrier();
                 return train_run<T>(s, v, c, digits, status, i, comm);
+              } catch (const run::AgreedFailure&) {
+                throw;  // every rank knows (the run's folder could not be opened): the sweep
+                        // records it and goes on, on every rank alike
               } catch (const std::exception& e) {
                 comm.abort(fmt::format("accelerating_grokking: {}: {}", rr.label(), e.what()));
               }
             });
       }
-      if (!scratch.empty()) std::filesystem::remove_all(scratch);
       if (!comm.is_root()) return 0;
 
       std::vector<std::string> names;

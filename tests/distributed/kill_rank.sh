@@ -48,7 +48,9 @@ fi
 rc=0
 wait "$job" || rc=$?
 echo "the job ended $(( ($(date +%s%N) - start) / 1000000 )) ms after the kill, exit $rc"
-rm -rf "${TMPDIR:-/tmp}/accelerating_grokking-rank1-$victim"  # the killed rank's scratch folder
+# Ranks other than 0 write nothing (run::Run): the killed rank leaves no folder behind.
+leftovers=$(find "${TMPDIR:-/tmp}" "$work" -maxdepth 1 -name "*rank1-$victim*" 2>/dev/null)
+[[ -z "$leftovers" ]] || fail "the killed rank left $leftovers"
 (( rc != 0 )) || { cat "$work/two.log"; fail "the job reported success"; }
 message=$(grep -E "rank 1 .*(signal 9|Killed)" "$work/two.log" | head -1) ||
   { cat "$work/two.log"; fail "no message naming rank 1 and the signal"; }

@@ -16,6 +16,7 @@
 // shard is the whole batch, the share 1, the penalty options the defaults, and nothing is
 // copied, so the step is exactly the single-process step. With N ranks the step equals the
 // single process's on the same global batch to rounding (gradient_allreduce.hpp says why).
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -74,6 +75,10 @@ class DataParallel {
   }
   // A per-rank figure summed over the ranks (the ranks' shares of a batch's penalty).
   double sum(double v) const { return parallel() ? comm_.sum(v) : v; }
+  // n per-rank figures summed over the ranks in place, in one allreduce.
+  void sum(double* v, std::int64_t n) const {
+    if (parallel()) comm_.allreduce(v, n);
+  }
 
  private:
   Communicator comm_;

@@ -126,7 +126,7 @@ struct SweepOptions {
   // do. Empty: a counter of this process's own. Several processes sharing one counter
   // (distributed::SharedCounter) share the sweep out as each becomes free; each then runs
   // only some of the runs and returns outcomes for those alone.
-  std::function<std::int64_t()> next;
+  std::function<std::int64_t()> next = nullptr;
 };
 
 // Runs fn(run, index, status) for every run not already finished, `jobs` at a time, and
