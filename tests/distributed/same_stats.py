@@ -31,7 +31,11 @@ for f in files:
             if x[k] == y[k]:  # also what is not a number
                 cells += 1
                 continue
-            u, v = float(x[k]), float(y[k])
+            try:
+                u, v = float(x[k]), float(y[k])
+            except ValueError:
+                print(f"FAIL {what}: {g}, {k} = {y[k]!r} against {x[k]!r}")
+                sys.exit(1)
             worst, cells = max(worst, abs(u - v) / max(1.0, abs(u))), cells + 1
 print(f"{what}: {len(files)} stats.csv, {cells} values, max relative difference {worst:.3g}")
 sys.exit(0 if worst <= tolerance else 1)
