@@ -114,7 +114,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
                     .data = data.record,
                     .columns = {"epoch", "train_loss", "train_accuracy", "test_accuracy",
                                 "jacobian_norm", "centroid_norm", "centroid_alignment"},
-                    .resumable_settings = {},
+                    .resumable_settings = {"epochs"},  // a run may be continued further
                     .checkpoint_every = 0,  // unused: checkpoints follow the log schedule
                     .total_steps = s.epochs,
                     .step_name = "epoch"};
