@@ -28,7 +28,8 @@
 //   --n_logs 24   (from 64) fewer evaluations of the 12769 pairs
 // --smoke: p = 13, d_model 16, 2 heads of 8, d_mlp 32, 20 steps.
 // Under mpirun -np N: data-parallel, each rank takes a block of the training pairs (the
-// penalty's projections keyed by global pair index), rank 0 alone writes; same numbers.
+// penalty's projections keyed by global pair index) and, at a logged step, a block of each
+// set to evaluate; rank 0 alone writes; the same numbers to rounding.
 #include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
@@ -38,6 +39,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -162,26 +164,52 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const index_t n_align = s.alignment_samples > 0
                               ? std::min<index_t>(s.alignment_samples, task.train_size())
                               : task.train_size();
+  // Under mpirun each rank evaluates its block of each set (training pairs, test pairs, the
+  // alignment's inputs): every per-sample mean, weighted by its block's share, is summed over
+  // the ranks in one allreduce, and the alignment's extremes in one max-reduction (of -min and
+  // max). One process evaluates everything, as before. The weight-only figures (Fourier
+  // profiles, Gini, key frequencies) are cheap and alike on every rank.
   auto log_row = [&](std::int64_t step) {
-    const Tensor<T> e_train = model.template embed<Tensor<T>>(train_tokens);
-    const Tensor<T> train_logits = model.from_embedding(e_train);
-    const Tensor<T> test_logits =
-        model.from_embedding(model.template embed<Tensor<T>>(test_tokens));
-    const double train_loss = static_cast<double>(cross_entropy(train_logits, train_labels).item());
-    const auto c = align::centroids<T>(from_embedding, e_train.rows(0, n_align));
+    const auto train = dp.shard(task.train_size()), test = dp.shard(task.test_size()),
+               aligned = dp.shard(n_align);
+    // A block's mean as its share of the set's (an empty block adds nothing).
+    const auto part = [&](double mean, const distributed::Shard& sh) {
+      return sh.rows ? mean * static_cast<double>(dp.share(sh)) : 0.0;
+    };
+    const Tensor<T> e_train = model.template embed<Tensor<T>>(train_tokens);  // a lookup: cheap
+    double means[4] = {0, 0, 0, 0};  // train loss, train accuracy, test accuracy, alignment
+    double extremes[2] = {-std::numeric_limits<double>::infinity(),  // -min alignment
+                          -std::numeric_limits<double>::infinity()};
+    if (train.rows) {
+      const Tensor<T> train_logits = model.from_embedding(dp.rows(e_train, train));
+      const auto labels = dp.rows(train_labels, train);
+      means[0] = part(static_cast<double>(cross_entropy(train_logits, labels).item()), train);
+      means[1] = part(metrics::argmax_accuracy(train_logits, labels), train);
+    }
+    if (test.rows) {
+      const Tensor<T> test_logits =
+          model.from_embedding(model.template embed<Tensor<T>>(dp.rows(test_tokens, test)));
+      means[2] = part(metrics::argmax_accuracy(test_logits, dp.rows(test_labels, test)), test);
+    }
+    if (aligned.rows) {
+      const auto c =
+          align::centroids<T>(from_embedding, dp.rows(e_train.rows(0, n_align), aligned));
+      means[3] = part(static_cast<double>(c.alignment.array().mean()), aligned);
+      extremes[0] = -static_cast<double>(c.alignment.array().minCoeff());
+      extremes[1] = static_cast<double>(c.alignment.array().maxCoeff());
+    }
+    dp.sum(means, 4);
+    if (dp.parallel()) dp.communicator().allreduce(extremes, 2, distributed::ReduceOp::kMax);
+    const auto [train_loss, train_acc, test_acc, mean] = means;
     const Tensor<T> W_E = model.embedding().W_E().value();
     const Tensor<T> emb_profile = metrics::embedding_fourier_norms(W_E, s.p);
     const Tensor<T> mlp_profile = metrics::unembed_fourier_norms(
         model.unembedding().W_U().value(), model.block(0).mlp().W_out().value(), s.p);
     const auto emb_keys = metrics::key_frequencies(emb_profile, s.key_fraction);
     const auto mlp_keys = metrics::key_frequencies(mlp_profile, s.key_fraction);
-    const double train_acc = metrics::argmax_accuracy(train_logits, train_labels);
-    const double test_acc = metrics::argmax_accuracy(test_logits, test_labels);
-    const double mean = static_cast<double>(c.alignment.array().mean());
-    r.log({static_cast<double>(step), train_loss, train_acc, test_acc,
-           static_cast<double>(c.alignment.array().minCoeff()), mean,
-           static_cast<double>(c.alignment.array().maxCoeff()), metrics::gini(emb_profile),
-           metrics::gini(mlp_profile), static_cast<double>(emb_keys.size())});
+    r.log({static_cast<double>(step), train_loss, train_acc, test_acc, -extremes[0], mean,
+           extremes[1], metrics::gini(emb_profile), metrics::gini(mlp_profile),
+           static_cast<double>(emb_keys.size())});
     if (freq_log) freq_log->write(step, emb_keys, mlp_keys);
     r.progress().update(
         step, {{"loss", train_loss}, {"train", train_acc}, {"test", test_acc}, {"align", mean}});
