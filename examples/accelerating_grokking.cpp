@@ -542,6 +542,8 @@ int main(int argc, char** argv) {
         parallel && (mpi_mode == "runs" ||
                      (mpi_mode == "auto" && runs.size() >= static_cast<std::size_t>(comm.size())));
     const bool data_parallel = parallel && !by_runs;
+    if (data_parallel)
+      run::require_rows_for_every_rank(s.n_train, s.batch_size, comm.size(), "training digits");
     if (data_parallel && jobs > 1)
       throw run::FlagError("--jobs",
                            "with --mpi_mode data every run uses all the ranks, one run at "

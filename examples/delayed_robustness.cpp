@@ -117,18 +117,6 @@ struct PixelModel {
   }
 };
 
-// Under mpirun each rank trains on its rows of every batch, so every batch, the epoch's last
-// (n mod batch) too, needs a row for each rank: refused before anything is written.
-void require_rows_for_every_rank(index_t n, std::int64_t batch_size) {
-  const int ranks = distributed::Communicator{}.size();
-  const index_t batch = std::min<index_t>(batch_size, n), smallest = n % batch ? n % batch : batch;
-  if (smallest < ranks)
-    throw run::FlagError("--batch_size",
-                         fmt::format("{} leaves a batch of {} of the {} training images, fewer "
-                                     "than the {} ranks that share every batch",
-                                     batch_size, smallest, n, ranks));
-}
-
 template <Scalar T>
 int train(const Settings& s, const run::CommonOptions& common) {
   // Data.
@@ -156,7 +144,8 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const index_t n_attack = std::min<index_t>(s.attack_samples, test_set.size());
   const index_t n_pc1 = std::min<index_t>(s.pc1_samples, test_set.size());
 
-  require_rows_for_every_rank(train_set.size(), s.batch_size);
+  run::require_rows_for_every_rank(train_set.size(), s.batch_size,
+                                   distributed::Communicator().size(), "training images");
 
   run::RunSpec spec;
   spec.program = "delayed_robustness";

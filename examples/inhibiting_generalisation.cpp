@@ -77,19 +77,6 @@ Settings preset(const std::string& name) {
   return s;
 }
 
-// Under mpirun each rank trains on its rows of every batch, so every batch, the epoch's last
-// (n mod batch) too, needs a row for each rank: refused before anything is written.
-void require_rows_for_every_rank(ga::index_t n, std::int64_t batch_size) {
-  const int ranks = ga::distributed::Communicator{}.size();
-  const ga::index_t batch = std::min<ga::index_t>(batch_size, n);
-  const ga::index_t smallest = n % batch ? n % batch : batch;
-  if (smallest < ranks)
-    throw run::FlagError("--batch_size",
-                         fmt::format("{} leaves a batch of {} of the {} training digits, fewer "
-                                     "than the {} ranks that share every batch",
-                                     batch_size, smallest, n, ranks));
-}
-
 template <ga::Scalar T>
 int train(const Settings& s, const run::CommonOptions& common) {
   const auto data = run::load_flat_mnist_first<T>(common.data_dir, s.n_train, s.n_test);
@@ -107,7 +94,8 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const bool penalised = s.jac_level > 0 && s.lambda_jac > 0;
   const ga::align::PenaltyOptions penalty_opts{};  // unconstrained J; |level - J| below
 
-  require_rows_for_every_rank(data.train.size(), s.batch_size);
+  run::require_rows_for_every_rank(data.train.size(), s.batch_size,
+                                   ga::distributed::Communicator().size(), "training digits");
 
   run::RunSpec spec{.program = "inhibiting_generalisation",
                     .settings = s,

@@ -7,6 +7,8 @@
 //   - any other exception ends the whole job through MPI_Abort, naming the rank
 //     (guarded_main does that).
 // With one process both come down to the exception itself.
+#include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -34,6 +36,21 @@ class AgreedFailure : public std::runtime_error {
 // else 1.
 inline int exit_code_of(const std::exception& e) {
   return dynamic_cast<const FlagError*>(&e) ? 2 : 1;
+}
+
+// Data-parallel, each of `ranks` ranks trains on its rows of every batch, so every batch of
+// an epoch of n samples, the last (n mod batch) too, needs a row for each rank: a batch size
+// that leaves one without is refused (FlagError on --batch_size, said once, before anything
+// is written). `samples` names them in the message ("training digits").
+inline void require_rows_for_every_rank(std::int64_t n, std::int64_t batch_size, int ranks,
+                                        const std::string& samples) {
+  if (n <= 0 || batch_size <= 0) return;  // the program's own checks say what is wrong
+  const std::int64_t batch = std::min(batch_size, n), smallest = n % batch ? n % batch : batch;
+  if (smallest < ranks)
+    throw FlagError("--batch_size", std::to_string(batch_size) + " leaves a batch of " +
+                                        std::to_string(smallest) + " of the " + std::to_string(n) +
+                                        " " + samples + ", fewer than the " +
+                                        std::to_string(ranks) + " ranks that share every batch");
 }
 
 // Runs `step` on every rank of `comm`, then agrees on whether it failed anywhere. With one
