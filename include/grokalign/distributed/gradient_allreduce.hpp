@@ -8,11 +8,11 @@
 //   penalty: align::PenaltyOptions{.global_batch = G, .global_offset = shard.offset}
 // and then sum_r grad(loss_r) = grad((1/G) sum_b l_b), the single process's gradient.
 //
-// The buffer (every parameter's elements, then one flag per parameter counting the ranks that
-// had a gradient for it) is allocated on the first call and reused: later calls pack, reduce
-// and unpack without touching the heap. After the call each parameter's grad() is a view
-// into the buffer (no copy back); a parameter no rank had a gradient for stays without one,
-// so the optimiser skips it on every rank alike.
+// The buffer (every parameter's elements and one flag per parameter counting the ranks that
+// had a gradient for it, in buckets) is allocated on the first call and reused: later calls
+// pack, reduce and unpack without touching the heap. After the call each parameter's grad() is a
+// view into the buffer (no copy back); a parameter no rank had a gradient for stays without one, so
+// the optimiser skips it on every rank alike.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -31,54 +31,170 @@ namespace grokalign::distributed {
 template <Scalar T>
 class GradientAllreduce {
  public:
-  explicit GradientAllreduce(std::vector<Var<T>> params, Communicator comm = {})
-      : params_(std::move(params)), comm_(comm) {}
+  // bucket_elements: the overlapped mode's bucket size (a bucket takes parameters until the
+  // next would pass it; one parameter at least).
+  explicit GradientAllreduce(std::vector<Var<T>> params, Communicator comm = {},
+                             index_t bucket_elements = kBucketElements)
+      : params_(std::move(params)), comm_(comm), bucket_elements_(bucket_elements) {}
 
   // Sums every parameter's gradient over the ranks (all ranks must call it, with the same
-  // parameters in the same order).
+  // parameters in the same order), in one allreduce over the whole buffer.
   void operator()() {
     if (!flat_.defined()) layout();
-    T* buf = flat_.data();
-    const std::size_t n = params_.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      const Tensor<T>& g = params_[i].grad();
-      Tensor<T>& slot = views_[i];
-      if (g.defined()) {
-        if (g.data() != slot.data()) std::memcpy(slot.data(), g.data(), sizeof(T) * g.numel());
-        buf[total_ + static_cast<index_t>(i)] = T(1);
-      } else {
-        slot.fill(T(0));
-        buf[total_ + static_cast<index_t>(i)] = T(0);
-      }
-    }
-    comm_.allreduce(buf, flat_.numel());
-    for (std::size_t i = 0; i < n; ++i)
-      params_[i].set_grad(buf[total_ + static_cast<index_t>(i)] > T(0) ? views_[i] : Tensor<T>());
+    for (std::size_t i = 0; i < params_.size(); ++i) pack(i);
+    comm_.allreduce(flat_.data(), flat_.numel());
+    unpack();
+  }
+
+  // The same sum overlapped with the backward pass: between begin() and finish(), ready(i)
+  // (backward_reporting's report that parameter i's gradient is final) packs it, and once
+  // every parameter of a bucket is in, starts that bucket's non-blocking allreduce while the
+  // backward goes on; finish() waits for the rest. Buckets hold parameters in reverse order,
+  // so the last layers' (final first) fill the first bucket. The sums are those of
+  // operator() element by element (same buffer, same reduction per element).
+  //   reduce.begin();
+  //   backward_reporting(loss, params, reduce);   // calls reduce(i) = reduce.ready(i)
+  //   reduce.finish();
+  void begin() {
+    if (!flat_.defined()) layout();
+    std::fill(missing_.begin(), missing_.end(), 0);
+    for (const auto& b : buckets_) missing_[b.id] = b.count;
+    std::fill(packed_.begin(), packed_.end(), 0);
+    started_ = 0;
+  }
+  void ready(std::size_t i) {
+    if (packed_[i]) return;
+    pack(i);
+    packed_[i] = 1;
+    const std::size_t b = bucket_of_[i];
+    if (--missing_[b] == 0) start(b);
+    progress();
+  }
+  void operator()(std::size_t i) { ready(i); }
+  void finish() {
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      if (!packed_[i]) ready(i);  // never reported (no backward_reporting): packed here
+    wait_all();
+    unpack();
   }
 
   const std::vector<Var<T>>& parameters() const noexcept { return params_; }
   // Elements reduced per call: every parameter's, plus one flag per parameter.
   index_t buffer_elements() const noexcept { return flat_.defined() ? flat_.numel() : 0; }
+  // Buckets of the overlapped mode (at least one; a bucket holds about bucket_elements).
+  std::size_t buckets() const noexcept { return buckets_.size(); }
+
+  static constexpr index_t kBucketElements = 1 << 15;  // 256 KiB of f64: a few per model
 
  private:
+  struct Bucket {
+    std::size_t id = 0, count = 0;  // its parameters
+    index_t begin = 0, size = 0;    // its span of the buffer: values, then one flag each
+  };
+
+  // The buffer: bucket by bucket, each its parameters' elements then one flag per parameter
+  // (1 where this rank had a gradient; summed, the ranks that had one).
   void layout() {
-    total_ = 0;
-    for (const auto& p : params_) total_ += p.numel();
-    flat_ = Tensor<T>::zeros(Shape{total_ + static_cast<index_t>(params_.size())});
-    views_.clear();
-    views_.reserve(params_.size());
+    const std::size_t n = params_.size();
+    views_.assign(n, Tensor<T>());
+    bucket_of_.assign(n, 0);
+    flag_at_.assign(n, 0);
+    packed_.assign(n, 0);
+    buckets_.clear();
+    index_t total = 0;
+    for (const auto& p : params_) total += p.numel() + 1;
+    flat_ = Tensor<T>::zeros(Shape{total});
     index_t at = 0;
-    for (const auto& p : params_) {
-      views_.push_back(flat_.rows(at, p.numel()).reshape(p.shape()));
-      at += p.numel();
+    for (std::size_t k = 0; k < n;) {
+      Bucket b{buckets_.size(), 0, at, 0};
+      std::size_t first = k;
+      index_t elements = 0;
+      while (k < n && (k == first || elements + params_[n - 1 - k].numel() <= bucket_elements_))
+        elements += params_[n - 1 - k++].numel();
+      b.count = k - first;
+      for (std::size_t j = first; j < k; ++j) {
+        const std::size_t i = n - 1 - j;
+        views_[i] = flat_.rows(at, params_[i].numel()).reshape(params_[i].shape());
+        at += params_[i].numel();
+        bucket_of_[i] = b.id;
+      }
+      for (std::size_t j = first; j < k; ++j) flag_at_[n - 1 - j] = at++;
+      b.size = at - b.begin;
+      buckets_.push_back(b);
     }
+    missing_.assign(buckets_.size(), 0);
+#if defined(GROKALIGN_HAVE_MPI)
+    requests_.assign(buckets_.size(), MPI_REQUEST_NULL);
+#endif
+  }
+
+  void pack(std::size_t i) {
+    const Tensor<T>& g = params_[i].grad();
+    Tensor<T>& slot = views_[i];
+    if (g.defined()) {
+      if (g.data() != slot.data()) std::memcpy(slot.data(), g.data(), sizeof(T) * g.numel());
+      flat_.data()[flag_at_[i]] = T(1);
+    } else {
+      slot.fill(T(0));
+      flat_.data()[flag_at_[i]] = T(0);
+    }
+  }
+
+  void unpack() {
+    const T* buf = flat_.data();
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      params_[i].set_grad(buf[flag_at_[i]] > T(0) ? views_[i] : Tensor<T>());
+  }
+
+  void start(std::size_t b) {
+    ++started_;
+#if defined(GROKALIGN_HAVE_MPI)
+    if (comm_.size() > 1 && !comm_.is_local()) {
+      const Bucket& k = buckets_[b];
+      if (k.size > (index_t{1} << 30))  // MPI counts are int: a huge bucket in one call
+        comm_.allreduce(flat_.data() + k.begin, k.size);
+      else
+        detail::check(MPI_Iallreduce(MPI_IN_PLACE, flat_.data() + k.begin, static_cast<int>(k.size),
+                                     detail::mpi_type<T>(), MPI_SUM, comm_.native(), &requests_[b]),
+                      "MPI_Iallreduce");
+    }
+#else
+    (void)b;
+#endif
+  }
+  // Lets MPI move the started reductions on while the backward computes.
+  void progress() {
+#if defined(GROKALIGN_HAVE_MPI)
+    if (started_ == 0 || comm_.size() <= 1 || comm_.is_local()) return;
+    int done = 0;
+    detail::check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done,
+                              MPI_STATUSES_IGNORE),
+                  "MPI_Testall");
+#endif
+  }
+  void wait_all() {
+#if defined(GROKALIGN_HAVE_MPI)
+    if (comm_.size() > 1 && !comm_.is_local())
+      detail::check(
+          MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE),
+          "MPI_Waitall");
+#endif
   }
 
   std::vector<Var<T>> params_;
   Communicator comm_;
+  index_t bucket_elements_ = kBucketElements;
   Tensor<T> flat_;
   std::vector<Tensor<T>> views_;
-  index_t total_ = 0;
+  std::vector<std::size_t> bucket_of_;
+  std::vector<index_t> flag_at_;
+  std::vector<char> packed_;
+  std::vector<Bucket> buckets_;
+  std::vector<std::size_t> missing_;
+  std::size_t started_ = 0;
+#if defined(GROKALIGN_HAVE_MPI)
+  std::vector<MPI_Request> requests_;
+#endif
 };
 
 // Rank `root`'s parameter values copied to every rank (at the start of training, so that

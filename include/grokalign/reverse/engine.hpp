@@ -31,6 +31,15 @@ namespace detail {
 // (backward: every leaf that requires grad, or only the given ones).
 enum class LeafSink { kTargets, kAccumulate };
 
+// Told the index of each requested leaf once its gradient is final (backward_reporting):
+// a function pointer and its context, so that a steady-state pass allocates nothing.
+struct GradReady {
+  void (*call)(void*, std::size_t) = nullptr;
+  void* context = nullptr;
+  explicit operator bool() const noexcept { return call != nullptr; }
+  void operator()(std::size_t i) const { call(context, i); }
+};
+
 // The bookkeeping of one reverse pass, reused across passes (see ScratchLease).
 template <Scalar T, class G>
 struct PassScratch {
@@ -38,6 +47,7 @@ struct PassScratch {
   std::vector<Node<T>*> claimed;  // storage of the pass's NodeClaims
   std::vector<G> results, gx;
   std::vector<char> reached;
+  std::vector<int> pending;  // per leaf target: edges still to deliver (-1: reported)
   std::unique_ptr<bool[]> flags;
   std::size_t flags_size = 0;
 
@@ -53,6 +63,7 @@ struct PassScratch {
     results.clear();
     gx.clear();
     reached.clear();
+    pending.clear();
     claimed.clear();
   }
 };
@@ -75,13 +86,20 @@ class ReversePass {
   ReversePass(const ReversePass&) = delete;
   ReversePass& operator=(const ReversePass&) = delete;
 
-  void run(std::span<const Var<T>> outputs, std::span<const G> seeds) {
+  // With `ready`, each leaf target's index is reported once its gradient is final: when the
+  // last node feeding it has delivered (a leaf no delivered edge reaches, at the end).
+  void run(std::span<const Var<T>> outputs, std::span<const G> seeds, GradReady ready = {}) {
+    ready_ = ready;
     for (const auto& o : outputs) s_.walk.roots.push_back(o.node());
     walk_and_claim();
     tag_targets();
+    if (ready_) s_.pending.assign(targets_.size(), 0);
     mark_needed();
     for (std::size_t i = 0; i < outputs.size(); ++i) sink(outputs[i], G(seeds[i]));
     propagate();
+    if (ready_)
+      for (std::size_t i = 0; i < targets_.size(); ++i)
+        if (s_.pending[i] >= 0) report(i);
   }
   // The cotangent of target i (undefined when none arrived); valid until the pass ends.
   G& result(std::size_t i) { return s_.results[i]; }
@@ -115,6 +133,8 @@ class ReversePass {
         const Var<T>& in = n->input(i);
         if (!in.node() && mode_ == LeafSink::kTargets && leaf_wanted(in))
           s_.reached[in.impl()->slot] = 1;
+        if (ready_ && !in.node() && leaf_wanted(in) && in.impl()->slot >= 0)
+          ++s_.pending[static_cast<std::size_t>(in.impl()->slot)];
         needed = needed || input_needed(in);
       }
       n->needed = needed;
@@ -190,8 +210,22 @@ class ReversePass {
       n->vjp(gy, flags, gx.data());
       for (int i = 0; i < k; ++i)
         if (flags[i]) sink(n->input(i), std::move(gx[i]));
+      if (ready_) delivered(n);
     }
     gx.clear();
+  }
+  // Node n has delivered its cotangents: a leaf target fed by no other pending edge is final.
+  void delivered(Node<T>* n) {
+    for (int i = 0; i < n->num_inputs(); ++i) {
+      const Var<T>& in = n->input(i);
+      if (in.node() || !leaf_wanted(in) || in.impl()->slot < 0) continue;
+      const auto slot = static_cast<std::size_t>(in.impl()->slot);
+      if (s_.pending[slot] > 0 && --s_.pending[slot] == 0) report(slot);
+    }
+  }
+  void report(std::size_t slot) {
+    s_.pending[slot] = -1;
+    ready_(slot);
   }
   // Orders the nodes, claiming each for this thread before stamping it. A node another
   // thread is walking means two passes over one graph at once, which would corrupt both:
@@ -219,6 +253,7 @@ class ReversePass {
   }
 
   std::span<const Var<T>> targets_;
+  GradReady ready_;
   bool claimed_ = false;
   LeafSink mode_;
   std::uint64_t mark_;
@@ -391,6 +426,33 @@ void Var<T>::backward(std::span<const Var<T>> inputs, const Tensor<T>& grad_outp
       detail::seed_for(*this, grad_output.defined() ? &given : nullptr, 0, op).value();
   detail::ReversePass<T, Tensor<T>> pass(inputs, detail::LeafSink::kAccumulate);
   pass.run(outputs, std::span<const Tensor<T>>(&seed, 1));
+}
+
+// backward(params) that tells `on_ready(i)` as soon as params[i]'s gradient is final, while
+// the pass goes on: the later layers' gradients are final long before the first layer's, so
+// a data-parallel program can start reducing them early (distributed::GradientAllreduce's
+// overlapped mode). Every index is told exactly once, in the order the gradients become
+// final (one that receives no gradient, at the end, its grad() then undefined); the
+// callback must not touch the graph. Otherwise exactly loss.backward(params).
+template <Scalar T, class OnReady>
+void backward_reporting(const Var<T>& loss, std::span<const Var<T>> params, OnReady& on_ready,
+                        const Tensor<T>& grad_output = Tensor<T>()) {
+  constexpr const char* op = "backward_reporting";
+  const std::span<const Var<T>> outputs(&loss, 1);
+  detail::check_outputs(outputs, op);
+  if (params.empty())
+    detail::throw_autodiff(op, "no parameters given: the gradients to report must be named");
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (!params[i].defined() || !params[i].is_leaf() || !params[i].requires_grad())
+      detail::throw_autodiff(
+          op, "parameter " + std::to_string(i) + " must be a defined leaf that requires grad");
+  const Var<T> given(grad_output);
+  const Tensor<T> seed =
+      detail::seed_for(loss, grad_output.defined() ? &given : nullptr, 0, op).value();
+  const detail::GradReady ready{[](void* f, std::size_t i) { (*static_cast<OnReady*>(f))(i); },
+                                &on_ready};
+  detail::ReversePass<T, Tensor<T>> pass(params, detail::LeafSink::kAccumulate);
+  pass.run(outputs, std::span<const Tensor<T>>(&seed, 1), ready);
 }
 
 }  // namespace grokalign
