@@ -4,7 +4,10 @@
 // the median over the timed steps of the whole step and of its parts: forward and backward
 // ("compute"), waiting at a barrier for the slowest rank ("wait": load imbalance, or a core
 // shared with other work), the gradient allreduce alone, and AdamW's update.
-//   mpi_step_time [steps=40] [global_batch=256]
+// With `overlap` the allreduce runs bucket by bucket during the backward pass
+// (backward_reporting + GradientAllreduce::begin/finish); "compute" then includes it and
+// "allreduce" is what is left to wait for after the backward.
+//   mpi_step_time [steps=40] [global_batch=256] [overlap]
 // Synthetic inputs: the arithmetic of a step does not depend on the digits.
 #include <grokalign/align.hpp>
 #include <grokalign/distributed.hpp>
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   const dist::Communicator comm = env.world();
   const int steps = argc > 1 ? std::atoi(argv[1]) : 40, warmup = 3;
   const ga::index_t G = argc > 2 ? std::atoll(argv[2]) : 256;
+  const bool overlap = argc > 3 && std::string(argv[3]) == "overlap";
   using Clock = std::chrono::steady_clock;
   try {
     ga::Generator init(0), data(1), proj(2);
@@ -60,11 +64,19 @@ int main(int argc, char** argv) {
       const ga::Var<double> loss = ga::cross_entropy(out, ys) * (double(sh.rows) / double(G)) +
                                    ga::align::grokalign_penalty_from(out, xv, proj, opt) * 1e-3;
       adam.zero_grad();
-      loss.backward(params);
+      if (overlap) {
+        reduce.begin();
+        ga::backward_reporting(loss, std::span<const ga::Var<double>>(params), reduce);
+      } else {
+        loss.backward(params);
+      }
       const auto t1 = Clock::now();
-      comm.barrier();
+      if (!overlap) comm.barrier();  // (overlapped, the wait is part of finish())
       const auto t2 = Clock::now();
-      reduce();
+      if (overlap)
+        reduce.finish();
+      else
+        reduce();
       const auto t3 = Clock::now();
       adam.step();
       const auto t4 = Clock::now();
@@ -85,10 +97,10 @@ int main(int argc, char** argv) {
                  update = comm.max(median(update_ms));
     if (comm.is_root())
       std::printf(
-          "ranks %d  global_batch %lld  parameters %lld  step_ms %.3f  compute_ms %.3f  "
+          "ranks %d%s  global_batch %lld  parameters %lld  step_ms %.3f  compute_ms %.3f  "
           "wait_ms %.3f  allreduce_ms %.3f  update_ms %.3f\n",
-          comm.size(), static_cast<long long>(G), static_cast<long long>(model.num_parameters()),
-          step, compute, wait, red, update);
+          comm.size(), overlap ? " overlapped" : "", static_cast<long long>(G),
+          static_cast<long long>(model.num_parameters()), step, compute, wait, red, update);
   } catch (const std::exception& e) {
     comm.abort(std::string("mpi_step_time: ") + e.what());
   }
