@@ -18,8 +18,9 @@
 //   default         the same: 4000 full-batch steps of this small MLP on 1024 digits take
 //                   a few minutes on 2 cores, so nothing needs reducing.
 //   --smoke         64 digits per class, 60 steps, 16 logs: a few seconds.
-// Under mpirun -np N: data-parallel, each rank takes a block of the training digits, rank 0
-// alone writes; the same numbers as one process (the NTK and accuracies use every digit).
+// Under mpirun -np N: data-parallel, each rank takes a block of the training digits and, at a
+// logged step, a block of the training and test digits to evaluate (its NTK entries among
+// them); rank 0 alone writes; the same numbers as one process to rounding.
 #include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
@@ -99,17 +100,40 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const auto schedule = run::LogSchedule::log_spaced(s.steps, s.n_logs);
   ga::distributed::DataParallel<T> dp(opt.parameters());  // under mpirun: data-parallel steps
 
+  // Under mpirun each rank evaluates its block of the training and test digits: the NTK's
+  // entries K_i of its training digits (so the kernel mean and the predicted rate, both means
+  // over i, are its share of the whole row's), the loss and the accuracies; the means,
+  // weighted by their blocks' shares, are summed over the ranks in one allreduce. One process
+  // evaluates everything, as before. The centroid is of the single point x0: alike everywhere.
   auto log_row = [&](std::int64_t step) {
-    const ga::Tensor<T> out = f(data.train.x);
-    const double loss = ga::bce_with_logits(out, y_train).item();
-    const auto ntk = ga::align::empirical_ntk<T>(f, model.parameters(), x0, data.train.x, y_train,
-                                                 static_cast<T>(s.lr));
+    const auto train = dp.shard(data.train.x.shape()[0]), test = dp.shard(data.test.x.shape()[0]);
+    // A block's mean as its share of the set's (an empty block adds nothing).
+    const auto part = [&](double mean, const ga::distributed::Shard& sh) {
+      return sh.rows ? mean * static_cast<double>(dp.share(sh)) : 0.0;
+    };
+    // train loss, train accuracy, test accuracy, NTK mean, NTK rate
+    double means[5] = {0, 0, 0, 0, 0};
+    if (train.rows) {
+      const ga::Tensor<T> x = dp.rows(data.train.x, train), y = dp.rows(y_train, train);
+      const ga::Tensor<T> out = f(x);
+      means[0] = part(ga::bce_with_logits(out, y).item(), train);
+      means[1] = part(ga::metrics::sigmoid_accuracy(out, y), train);
+      const auto ntk =
+          ga::align::empirical_ntk<T>(f, model.parameters(), x0, x, y, static_cast<T>(s.lr));
+      means[3] = part(double(ntk.kernel_mean), train);
+      means[4] = part(double(ntk.rate_of_change), train);
+    }
+    if (test.rows)
+      means[2] = part(
+          ga::metrics::sigmoid_accuracy<T>(f, dp.rows(data.test.x, test), dp.rows(y_test, test)),
+          test);
+    dp.sum(means, 5);
+    const auto [loss, train_acc, test_acc, ntk_mean, ntk_rate] = means;
     const auto c = ga::align::centroids<T>(f, x0);
-    const double test_acc = ga::metrics::sigmoid_accuracy<T>(f, data.test.x, y_test);
-    r.log({double(step), loss, ga::metrics::sigmoid_accuracy(out, y_train), test_acc,
-           double(ntk.kernel_mean), double(ntk.rate_of_change), 1.0 / double(c.norm.data()[0]),
-           double(c.inner.data()[0]), double(c.alignment.data()[0])});
-    r.progress().update(step, {{"loss", loss}, {"test_acc", test_acc}, {"ntk", ntk.kernel_mean}});
+    r.log({double(step), loss, train_acc, test_acc, ntk_mean, ntk_rate,
+           1.0 / double(c.norm.data()[0]), double(c.inner.data()[0]),
+           double(c.alignment.data()[0])});
+    r.progress().update(step, {{"loss", loss}, {"test_acc", test_acc}, {"ntk", ntk_mean}});
   };
 
   if (r.start_step() == 0) log_row(0);
