@@ -11,6 +11,9 @@
 // the one-projection estimate is exact). Logged every --log_every steps: loss, sign
 // accuracy, test accuracy under Gaussian noise of standard deviation 0.2 ... 1.0 on the
 // noise coordinates 2..p-1, and the centroid norm and alignment of the first training point.
+// Under mpirun -np N: data-parallel, each rank takes a block of the training points and, at a
+// logged step, a block of the training and test points to evaluate; rank 0 alone writes; the
+// same numbers as one process to rounding.
 //
 // Sizes:
 //   --preset paper  p = 40000, width 2048 (as the paper): the first layer alone holds 82M
@@ -27,6 +30,7 @@
 #include <grokalign/run.hpp>
 #include <grokalign/run/schedule.hpp>
 
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace ga = grokalign;
@@ -102,19 +106,50 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const auto schedule = run::LogSchedule::every(s.steps, s.log_every);
   ga::distributed::DataParallel<T> dp(opt.parameters());  // under mpirun: data-parallel steps
 
+  // Under mpirun each rank evaluates its block of the training and test points; the means,
+  // weighted by their blocks' shares, are summed over the ranks in one allreduce. The noise is
+  // drawn by every rank for the whole test set, in the order noisy_sign_accuracy draws it
+  // (row by row), so every rank's eval_gen advances alike and each point gets the noise it
+  // gets in one process; only the forward pass is split. One process evaluates everything, as
+  // before. The centroid is of the single first training point: alike everywhere.
+  const ga::metrics::NoiseOptions noise_coordinates{.begin = 2, .end = -1};
+  ga::Tensor<T> noisy_test = ga::Tensor<T>::empty(test_set.x.shape());
   auto log_row = [&](std::int64_t step) {
-    const ga::Tensor<T> out = model(train_set.x);  // values only, no graph
-    const double loss = ga::mse(out, train_set.y).item();
-    std::vector<double> row = {double(step), loss, ga::metrics::sign_accuracy(out, train_set.y),
-                               ga::metrics::sign_accuracy<T>(model, test_set.x, test_set.y)};
-    for (double a : kNoiseLevels)
-      row.push_back(ga::metrics::noisy_sign_accuracy<T>(
-          model, test_set.x, test_set.y, {.sigma = a, .begin = 2, .end = -1}, eval_gen));
+    const auto train = dp.shard(s.n), test = dp.shard(s.n);
+    // A block's mean as its share of the set's (an empty block adds nothing).
+    const auto part = [&](double mean, const ga::distributed::Shard& sh) {
+      return sh.rows ? mean * static_cast<double>(dp.share(sh)) : 0.0;
+    };
+    // train loss, train accuracy, test accuracy, then one noisy accuracy per noise level
+    constexpr std::size_t kMeans = 3 + std::size(kNoiseLevels);
+    double means[kMeans] = {};
+    if (train.rows) {
+      const ga::Tensor<T> out = model(dp.rows(train_set.x, train));  // values only, no graph
+      const ga::Tensor<T> y = dp.rows(train_set.y, train);
+      means[0] = part(ga::mse(out, y).item(), train);
+      means[1] = part(ga::metrics::sign_accuracy(out, y), train);
+    }
+    const ga::Tensor<T> test_y = dp.rows(test_set.y, test);
+    if (test.rows)
+      means[2] =
+          part(ga::metrics::sign_accuracy<T>(model, dp.rows(test_set.x, test), test_y), test);
+    for (std::size_t k = 0; k < std::size(kNoiseLevels); ++k) {
+      ga::metrics::NoiseOptions noise = noise_coordinates;
+      noise.sigma = kNoiseLevels[k];
+      noisy_test.copy_from(test_set.x);
+      ga::metrics::detail::add_noise(noisy_test, noise, eval_gen);  // the whole set's draws
+      if (test.rows)
+        means[3 + k] =
+            part(ga::metrics::sign_accuracy<T>(model, dp.rows(noisy_test, test), test_y), test);
+    }
+    dp.sum(means, static_cast<std::int64_t>(kMeans));
+    std::vector<double> row = {double(step)};
+    row.insert(row.end(), std::begin(means), std::end(means));
     const auto c = ga::align::centroids<T>(model, train_set.x.rows(0, 1));
     row.push_back(c.norm.data()[0]);
     row.push_back(c.alignment.data()[0]);
     r.log(row);
-    r.progress().update(step, {{"loss", loss}, {"test_acc", row[3]}, {"noisy_1.0", row[8]}});
+    r.progress().update(step, {{"loss", row[1]}, {"test_acc", row[3]}, {"noisy_1.0", row[8]}});
   };
 
   if (r.start_step() == 0) log_row(0);
