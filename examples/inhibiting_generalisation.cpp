@@ -28,7 +28,8 @@
 //                   holds J at ~5, the penalty's purpose. Compare with --jac_level 0.
 //   --smoke         256/256 digits, width 32, 4 epochs: a few seconds.
 // Under mpirun -n N: each rank trains on its shard of every batch (one gradient allreduce,
-// the same weights everywhere, |level - J| of the whole batch's J); rank 0 alone writes.
+// the same weights everywhere, |level - J| of the whole batch's J) and, at a log, evaluates
+// its block of each set; rank 0 alone writes; the same numbers to rounding.
 #include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
@@ -118,19 +119,45 @@ int train(const Settings& s, const run::CommonOptions& common) {
   const auto schedule = run::LogSchedule::log_spaced(s.epochs, s.n_logs);
   ga::distributed::DataParallel<T> dp(opt.parameters());  // under mpirun: data-parallel steps
 
+  // Under mpirun each rank evaluates its block of each set (training digits, test digits, the
+  // statistics' digits): every column is a per-sample mean (the MSE, the accuracies, the exact
+  // Jacobian norm ||J(x)||_F averaged over digits, the centroids' norm and alignment), so each
+  // block's mean, weighted by its share of the set, is summed over the ranks in one allreduce.
+  // One process evaluates everything, as before.
+  const auto part = [&](double mean, const ga::distributed::Shard& sh) {  // empty block: nothing
+    return sh.rows ? mean * (static_cast<double>(sh.rows) / static_cast<double>(sh.global)) : 0.0;
+  };
+  const ga::Indices train_labels(data.train.labels), test_labels(data.test.labels);
   auto log_row = [&](std::int64_t epoch) {
-    const ga::Tensor<T> out = model(data.train.x);
-    const double loss = ga::mse(out, y_train).item();
-    const double test_acc = ga::metrics::accuracy<T>(model, data.test.x, data.test.labels);
-    // The exact Frobenius norm (10 reverse passes) on fixed digits: a smooth curve to plot,
-    // where the training estimate is one noisy random projection on a changing batch.
-    const ga::Var<T> xv(x_stat, true);
-    const double jac = ga::align::grokalign_penalty_from(
-                           model(xv), xv, proj_gen, {.estimator = ga::align::Estimator::kExact})
-                           .item();
-    const auto c = ga::align::centroids<T>(model, x_stat);
-    r.log({double(epoch), loss, ga::metrics::argmax_accuracy(out, data.train.labels), test_acc, jac,
-           double(c.norm.array().mean()), double(c.alignment.array().mean())});
+    const auto train = dp.shard(data.train.size()), test = dp.shard(data.test.size()),
+               stat = dp.shard(n_stat);
+    double means[6] = {0, 0, 0, 0, 0, 0};  // loss, accuracies, Jacobian norm, centroid columns
+    if (train.rows) {
+      const ga::Tensor<T> out = model(dp.rows(data.train.x, train));
+      means[0] = part(ga::mse(out, dp.rows(y_train, train)).item(), train);
+      means[1] = part(ga::metrics::argmax_accuracy(out, dp.rows(train_labels, train)), train);
+    }
+    if (test.rows)
+      means[2] = part(
+          ga::metrics::accuracy<T>(model, dp.rows(data.test.x, test), dp.rows(test_labels, test)),
+          test);
+    if (stat.rows) {
+      // The exact Frobenius norm (10 reverse passes, no random draw) on fixed digits: a smooth
+      // curve to plot, where the training estimate is one noisy random projection on a changing
+      // batch.
+      const ga::Tensor<T> x = dp.rows(x_stat, stat);
+      const ga::Var<T> xv(x, true);
+      means[3] = part(ga::align::grokalign_penalty_from(model(xv), xv, proj_gen,
+                                                        {.estimator = ga::align::Estimator::kExact})
+                          .item(),
+                      stat);
+      const auto c = ga::align::centroids<T>(model, x);
+      means[4] = part(double(c.norm.array().mean()), stat);
+      means[5] = part(double(c.alignment.array().mean()), stat);
+    }
+    dp.sum(means, 6);
+    const auto [loss, train_acc, test_acc, jac, centroid_norm, alignment] = means;
+    r.log({double(epoch), loss, train_acc, test_acc, jac, centroid_norm, alignment});
     r.progress().update(epoch, {{"loss", loss}, {"test_acc", test_acc}, {"J", jac}});
   };
 
