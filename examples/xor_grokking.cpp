@@ -137,7 +137,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
       ga::metrics::NoiseOptions noise = noise_coordinates;
       noise.sigma = kNoiseLevels[k];
       noisy_test.copy_from(test_set.x);
-      ga::metrics::detail::add_noise(noisy_test, noise, eval_gen);  // the whole set's draws
+      ga::metrics::add_noise(noisy_test, noise, eval_gen);  // the whole set's draws
       if (test.rows)
         means[3 + k] =
             part(ga::metrics::sign_accuracy<T>(model, dp.rows(noisy_test, test), test_y), test);

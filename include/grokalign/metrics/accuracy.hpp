@@ -182,6 +182,16 @@ void check_01_labels(const char* op, const Tensor<T>& labels, index_t rows) {
 
 }  // namespace detail
 
+// Adds the noise the noisy_*_accuracy metrics add, drawn the same way (row by row, from
+// `gen`): for a caller that evaluates only some rows itself (a data-parallel rank its
+// block) but must draw what the whole set draws, so that every sample gets the numbers it
+// gets in one process and the generator advances alike everywhere.
+template <Scalar T>
+void add_noise(Tensor<T>& x, const NoiseOptions& noise, Generator& gen) {
+  detail::check_noise("add_noise", x, noise);
+  detail::add_noise(x, noise, gen);
+}
+
 // ---- Outputs already computed ----------------------------------------------------------
 
 // Fraction of rows of logits [N, C] whose argmax (the first maximum) is the label.
