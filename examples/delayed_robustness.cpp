@@ -31,7 +31,9 @@
 //                         attack, so robust accuracy is an upper bound
 // --smoke: 64 train / 64 test images, 3 epochs, a 4-step attack on 16 images, PC1 on 8.
 // Under mpirun -n N: each rank trains on its shard of every batch (one gradient allreduce,
-// the same weights everywhere), every rank evaluates on the full data, rank 0 alone writes.
+// the same weights everywhere) and, at a log, evaluates and attacks its block of each set
+// (each image from its one-process random start); rank 0 alone writes; the same numbers to
+// rounding.
 #include <grokalign/distributed/data_parallel.hpp>
 #include <grokalign/grokalign.hpp>
 #include <grokalign/metrics.hpp>
@@ -39,6 +41,7 @@
 #include <grokalign/run/schedule.hpp>
 #include <grokalign/run/training_state.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -208,29 +211,108 @@ int train(const Settings& s, const run::CommonOptions& common) {
     return std::pair{loss / static_cast<double>(N), correct / static_cast<double>(N)};
   };
 
-  auto log_row = [&](std::int64_t epoch) {
-    const auto [train_loss, train_acc] = evaluate(x_train, train_set.labels);
-    const auto [test_loss, test_acc] = evaluate(x_test, test_set.labels);
-    (void)test_loss;
-    const std::vector<index_t> attack_labels(test_set.labels.begin(),
-                                             test_set.labels.begin() + n_attack);
-    const auto robust = metrics::robust_accuracy<T>(
-        pixel_model, test_set.images.rows(0, n_attack), attack_labels,
-        {.eps = s.attack_eps, .steps = static_cast<int>(s.attack_steps)}, attack_gen);
-    double alignment = 0;
-    for (index_t start = 0; start < n_attack; start += 256) {
-      const index_t n = std::min<index_t>(256, n_attack - start);
-      alignment += static_cast<double>(
-          align::centroids<T>(cnn, x_test.rows(start, n)).alignment.array().sum());
+  // Under mpirun each rank evaluates its block of each set (training images, test images, the
+  // attacked images, the PC1 images): every figure is a per-sample mean (PC1 too: the mean of
+  // each image's own Jacobian's PC1, no principal component across images), so each block's
+  // mean, weighted by its share of the set, is summed over the ranks in one allreduce. One
+  // process evaluates everything, as before.
+  const auto part = [&](double mean, const distributed::Shard& sh) {  // empty block: nothing
+    return sh.rows ? mean * (static_cast<double>(sh.rows) / static_cast<double>(sh.global)) : 0.0;
+  };
+  const index_t pixels_per_image = test_set.images.numel() / test_set.size();
+  const metrics::AttackOptions attack = {.eps = s.attack_eps,
+                                         .steps = static_cast<int>(s.attack_steps)};
+  // Robust accuracy on this rank's block of the attacked images, each image attacked from the
+  // random start it gets in one process. The attack draws pixels_per_image uniforms for each
+  // image it attacks, in order, and attacks only the images classified correctly when clean:
+  // so the ranks first add up their blocks' clean-correct counts, each skips the draws of the
+  // blocks before its own, and every rank leaves attack_gen where one process leaves it.
+  auto block_robust_accuracy = [&](const distributed::Shard& sh) {
+    const Tensor<T> pixels = dp.rows(test_set.images.rows(0, n_attack), sh);
+    const std::vector<index_t> labels(test_set.labels.begin() + sh.offset,
+                                      test_set.labels.begin() + sh.offset + sh.rows);
+    std::vector<double> clean_correct(static_cast<std::size_t>(dp.communicator().size()), 0.0);
+    double& mine = clean_correct[static_cast<std::size_t>(dp.communicator().rank())];
+    for (index_t start = 0; start < sh.rows; start += attack.batch) {  // as the attack batches
+      const index_t n = std::min<index_t>(attack.batch, sh.rows - start);
+      NoGradGuard no_graph;
+      const Tensor<T> logits = pixel_model(Var<T>(Tensor<T>(pixels.rows(start, n)))).value();
+      const Indices y(std::vector<index_t>(labels.begin() + start, labels.begin() + start + n));
+      mine += static_cast<double>(
+          std::llround(metrics::argmax_accuracy(logits, y) * static_cast<double>(n)));
     }
-    alignment /= static_cast<double>(n_attack);
-    const double pc1 = static_cast<double>(align::pc1<T>(cnn, x_test.rows(0, n_pc1)).mean);
-    r.log({static_cast<double>(epoch), train_loss, train_acc, test_acc, robust.robust, alignment,
-           pc1});
-    r.progress().update(epoch, {{"loss", train_loss},
-                                {"test", test_acc},
-                                {"robust", robust.robust},
-                                {"align", alignment}});
+    const index_t own = std::llround(mine);
+    dp.sum(clean_correct.data(), static_cast<std::int64_t>(clean_correct.size()));
+    index_t before = 0, total = 0;  // counts: the sums of integers are exact
+    for (int r = 0; r < dp.communicator().size(); ++r) {
+      total += std::llround(clean_correct[static_cast<std::size_t>(r)]);
+      if (r < dp.communicator().rank())
+        before += std::llround(clean_correct[static_cast<std::size_t>(r)]);
+    }
+    const auto skip = [&](index_t images) {
+      for (index_t i = 0; i < images * pixels_per_image; ++i) attack_gen.next_u64();
+    };
+    skip(before);
+    Generator block_gen = attack_gen;
+    double robust = 0;
+    if (sh.rows) {
+      const auto result =
+          metrics::robust_accuracy<T>(pixel_model, pixels, labels, attack, block_gen);
+      const auto attack_counted = std::llround(result.clean * static_cast<double>(sh.rows));
+      if (attack_counted != own)
+        throw Error("delayed_robustness",
+                    "the attack found " + std::to_string(attack_counted) +
+                        " images classified correctly when clean where the evaluation found " +
+                        std::to_string(own));
+      robust = result.robust;
+    }
+    skip(own);
+    if (block_gen.state() != attack_gen.state())
+      throw Error("delayed_robustness",
+                  "the attack drew other than " + std::to_string(pixels_per_image) +
+                      " uniforms per clean-correct image, so the ranks cannot give each image "
+                      "its one-process random start");
+    skip(total - before - own);
+    return robust;
+  };
+
+  auto log_row = [&](std::int64_t epoch) {
+    const auto train = dp.shard(train_set.size()), test = dp.shard(test_set.size()),
+               attacked = dp.shard(n_attack), pc1_block = dp.shard(n_pc1);
+    double means[6] = {0, 0, 0, 0, 0, 0};  // train loss, accuracies, robust, alignment, PC1
+    if (train.rows) {
+      const std::vector<index_t> labels(train_set.labels.begin() + train.offset,
+                                        train_set.labels.begin() + train.offset + train.rows);
+      const auto [loss, acc] = evaluate(dp.rows(x_train, train), labels);
+      means[0] = part(loss, train);
+      means[1] = part(acc, train);
+    }
+    if (test.rows) {
+      const std::vector<index_t> labels(test_set.labels.begin() + test.offset,
+                                        test_set.labels.begin() + test.offset + test.rows);
+      means[2] = part(evaluate(dp.rows(x_test, test), labels).second, test);
+    }
+    means[3] = part(block_robust_accuracy(attacked), attacked);  // on every rank: collective
+    if (attacked.rows) {
+      const Tensor<T> x = dp.rows(x_test.rows(0, n_attack), attacked);
+      double alignment = 0;
+      for (index_t start = 0; start < attacked.rows; start += 256) {
+        const index_t n = std::min<index_t>(256, attacked.rows - start);
+        alignment +=
+            static_cast<double>(align::centroids<T>(cnn, x.rows(start, n)).alignment.array().sum());
+      }
+      means[4] = part(alignment / static_cast<double>(attacked.rows), attacked);
+    }
+    if (pc1_block.rows)
+      means[5] = part(
+          static_cast<double>(align::pc1<T>(cnn, dp.rows(x_test.rows(0, n_pc1), pc1_block)).mean),
+          pc1_block);
+    dp.sum(means, 6);
+    const auto [train_loss, train_acc, test_acc, robust, alignment, pc1] = means;
+    r.log({static_cast<double>(epoch), train_loss, train_acc, test_acc, robust, alignment, pc1});
+    r.progress().update(
+        epoch,
+        {{"loss", train_loss}, {"test", test_acc}, {"robust", robust}, {"align", alignment}});
   };
   auto checkpoint = [&](std::int64_t epoch) {
     if (!run::checkpoint_now(common, epoch, schedule.logs(epoch))) return;
