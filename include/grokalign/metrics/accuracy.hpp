@@ -119,7 +119,7 @@ Tensor<T> evaluate(Model& model, const Tensor<T>& x) {
 // Adds N(0, sigma^2) noise to coordinates [begin, end) of every row of `x` (in place), row by
 // row, so the draws do not depend on how a data set is cut into chunks.
 template <Scalar T>
-void add_noise(Tensor<T>& x, const NoiseOptions& noise, Generator& gen) {
+void add_noise_rows(Tensor<T>& x, const NoiseOptions& noise, Generator& gen) {
   const index_t n = x.dim(0), d = n ? x.numel() / n : 0;
   const index_t end = noise.end < 0 ? d : noise.end;
   for (index_t i = 0; i < n; ++i)
@@ -157,7 +157,7 @@ double chunked_accuracy(const char* op, Model& model, const Tensor<T>& x, index_
     if (noise) {
       if (!noisy.defined() || noisy.dim(0) != n) noisy = Tensor<T>::empty(chunk.shape());
       noisy.copy_from(chunk);
-      add_noise(noisy, *noise, *gen);
+      add_noise_rows(noisy, *noise, *gen);
       chunk = noisy;
     }
     const Tensor<T> out = evaluate(model, chunk);
@@ -189,7 +189,7 @@ void check_01_labels(const char* op, const Tensor<T>& labels, index_t rows) {
 template <Scalar T>
 void add_noise(Tensor<T>& x, const NoiseOptions& noise, Generator& gen) {
   detail::check_noise("add_noise", x, noise);
-  detail::add_noise(x, noise, gen);
+  detail::add_noise_rows(x, noise, gen);
 }
 
 // ---- Outputs already computed ----------------------------------------------------------
