@@ -2,7 +2,8 @@
 # One example program under mpirun -n 2 (issue 13): a 2-rank run writes what one process
 # writes (the same files, stats to rounding), rank 0 alone; a 2-rank run stopped halfway and
 # resumed by one process finishes as the uninterrupted run; a run rank 0 cannot start (its
-# --out already holds a run) stops every rank with one message instead of hanging.
+# --out already holds a run) stops every rank with one message instead of hanging; an
+# unknown flag is refused once.
 #   example_ranks.sh MPIEXEC PROGRAM WORK STEP_FLAG HALF FULL [PROGRAM FLAGS...]
 # STEP_FLAG: the program's length flag (--steps, --epochs); HALF, FULL: its two values.
 set -euo pipefail
@@ -43,3 +44,12 @@ fi
 [ "$(grep -c "already holds a run" "$work/refused.log")" -eq 1 ] ||
   { echo "FAIL $name: the refusal was not said exactly once:"; cat "$work/refused.log"; exit 1; }
 echo "ok   $name: a 2-rank run into a used --out stopped every rank (exit $rc) with one message"
+
+# A flag no rank accepts is refused once, not once per rank.
+set +e
+two --no_such_flag >/dev/null 2>"$work/bad_flag.log"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$(grep -c "^error:" "$work/bad_flag.log")" -eq 1 ] ||
+  { echo "FAIL $name: an unknown flag on 2 ranks (exit $rc):"; cat "$work/bad_flag.log"; exit 1; }
+echo "ok   $name: an unknown flag on 2 ranks is refused once (exit $rc)"

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "grokalign/core/error.hpp"
+#include "grokalign/distributed/communicator.hpp"
 
 namespace grokalign::run {
 
@@ -163,8 +165,11 @@ inline int parse_flags(CLI::App& app, int argc, const char* const* argv,
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version exit 0; every refusal exits 2, whatever CLI11's own code.
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help and --version exit 0; every refusal exits 2, whatever CLI11's own code. Under
+    // mpirun every rank parses the same command line: rank 0 alone says so.
+    std::ostream nowhere(nullptr);
+    const bool says = distributed::launcher_rank() == 0;
+    return app.exit(e, says ? std::cout : nowhere, says ? std::cerr : nowhere) == 0 ? 0 : 2;
   }
   if (common) inherit_common_flags(app, *common);
   return -1;
