@@ -406,26 +406,35 @@ void Var<T>::backward(const Tensor<T>& grad_output) const {
   backward(std::span<const Var<T>>(), grad_output);
 }
 
+namespace detail {
+
+// backward() proper: the gradient of `out` accumulated into the given leaves' .grad (every
+// leaf that requires grad when none is given), telling `ready` of each one as it is final.
 template <Scalar T>
-void Var<T>::backward(std::span<const Var<T>> inputs, const Tensor<T>& grad_output) const {
-  constexpr const char* op = "backward";
-  const std::span<const Var<T>> outputs(this, 1);
-  detail::check_outputs(outputs, op);
+void backward_into(const Var<T>& out, std::span<const Var<T>> inputs, const Tensor<T>& grad_output,
+                   GradReady ready, const char* op) {
+  const std::span<const Var<T>> outputs(&out, 1);
+  check_outputs(outputs, op);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined())
-      detail::throw_autodiff(op, "input " + std::to_string(i) + " is undefined");
+    if (!inputs[i].defined()) throw_autodiff(op, "input " + std::to_string(i) + " is undefined");
     if (!inputs[i].is_leaf())
-      detail::throw_autodiff(op, "input " + std::to_string(i) +
-                                     " is not a leaf; use grad() for the gradient of an "
-                                     "intermediate value");
+      throw_autodiff(op, "input " + std::to_string(i) +
+                             " is not a leaf; use grad() for the gradient of an "
+                             "intermediate value");
     if (!inputs[i].requires_grad())
-      detail::throw_autodiff(op, "input " + std::to_string(i) + " does not require grad");
+      throw_autodiff(op, "input " + std::to_string(i) + " does not require grad");
   }
   const Var<T> given(grad_output);
-  const Tensor<T> seed =
-      detail::seed_for(*this, grad_output.defined() ? &given : nullptr, 0, op).value();
-  detail::ReversePass<T, Tensor<T>> pass(inputs, detail::LeafSink::kAccumulate);
-  pass.run(outputs, std::span<const Tensor<T>>(&seed, 1));
+  const Tensor<T> seed = seed_for(out, grad_output.defined() ? &given : nullptr, 0, op).value();
+  ReversePass<T, Tensor<T>> pass(inputs, LeafSink::kAccumulate);
+  pass.run(outputs, std::span<const Tensor<T>>(&seed, 1), ready);
+}
+
+}  // namespace detail
+
+template <Scalar T>
+void Var<T>::backward(std::span<const Var<T>> inputs, const Tensor<T>& grad_output) const {
+  detail::backward_into(*this, inputs, grad_output, {}, "backward");
 }
 
 // backward(params) that tells `on_ready(i)` as soon as params[i]'s gradient is final, while
@@ -437,22 +446,12 @@ void Var<T>::backward(std::span<const Var<T>> inputs, const Tensor<T>& grad_outp
 template <Scalar T, class OnReady>
 void backward_reporting(const Var<T>& loss, std::span<const Var<T>> params, OnReady& on_ready,
                         const Tensor<T>& grad_output = Tensor<T>()) {
-  constexpr const char* op = "backward_reporting";
-  const std::span<const Var<T>> outputs(&loss, 1);
-  detail::check_outputs(outputs, op);
   if (params.empty())
-    detail::throw_autodiff(op, "no parameters given: the gradients to report must be named");
-  for (std::size_t i = 0; i < params.size(); ++i)
-    if (!params[i].defined() || !params[i].is_leaf() || !params[i].requires_grad())
-      detail::throw_autodiff(
-          op, "parameter " + std::to_string(i) + " must be a defined leaf that requires grad");
-  const Var<T> given(grad_output);
-  const Tensor<T> seed =
-      detail::seed_for(loss, grad_output.defined() ? &given : nullptr, 0, op).value();
+    detail::throw_autodiff("backward_reporting",
+                           "no parameters given: the gradients to report must be named");
   const detail::GradReady ready{[](void* f, std::size_t i) { (*static_cast<OnReady*>(f))(i); },
                                 &on_ready};
-  detail::ReversePass<T, Tensor<T>> pass(params, detail::LeafSink::kAccumulate);
-  pass.run(outputs, std::span<const Tensor<T>>(&seed, 1), ready);
+  detail::backward_into(loss, params, grad_output, ready, "backward_reporting");
 }
 
 }  // namespace grokalign
