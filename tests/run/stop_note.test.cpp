@@ -118,3 +118,16 @@ TEST_CASE("a handler the program installed itself is left alone", "[run]") {
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 42);
 }
+
+TEST_CASE("a process whose notes are all empty says nothing when stopped", "[run]") {
+  grokalign_test::TempDir dir;
+  const auto err = dir.path() / "stderr.txt";
+  // A rank that writes no run holds a note it never sets.
+  const int status = in_child(err, [] {
+    run::StopNote quiet;
+    ::raise(SIGTERM);
+  });
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  CHECK(slurp(err).empty());
+}

@@ -54,13 +54,19 @@ inline void stop_note_handler(int sig) {
   const char* name = sig == SIGTERM  ? "15 (Terminated)"
                      : sig == SIGINT ? "2 (Interrupt)"
                                      : "1 (Hangup)";
-  write_all("grokalign: stopped by signal ", 29);
-  write_all(name, std::strlen(name));
-  write_all("\n", 1);
+  bool said = false;  // a process with no note (a rank that writes no run) says nothing
   for (auto& slot : stop_note_slots()) {
     if (!slot.used.load()) continue;
     const int c = slot.current.load();
-    write_all(slot.text[c], slot.length[c].load());
+    const std::size_t n = slot.length[c].load();
+    if (n == 0) continue;
+    if (!said) {
+      write_all("grokalign: stopped by signal ", 29);
+      write_all(name, std::strlen(name));
+      write_all("\n", 1);
+      said = true;
+    }
+    write_all(slot.text[c], n);
     write_all("\n", 1);
   }
   struct sigaction dfl {};
