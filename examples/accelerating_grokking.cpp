@@ -246,26 +246,18 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
     const index_t n_probe = std::min<index_t>(s.centroid_samples, s.n_test);
     const auto train = dp.shard(d.x_train.shape()[0]), test = dp.shard(d.x_test.shape()[0]),
                probe = dp.shard(n_probe);
-    const auto labels = [&](const std::vector<index_t>& y, const distributed::Shard& sh) {
-      return dp.parallel()
-                 ? std::vector<index_t>(y.begin() + sh.offset, y.begin() + sh.offset + sh.rows)
-                 : y;
-    };
-    // A block's mean as its share of the set's (an empty block adds nothing).
-    const auto part = [&](double mean, const distributed::Shard& sh) {
-      return sh.rows ? mean * double(dp.share(sh)) : 0.0;
-    };
     const Tensor<T> out_train = model(dp.rows(d.x_train, train));  // values only, no graph
     const Tensor<T> out_test = model(dp.rows(d.x_test, test));
     const Tensor<T> x_probe = dp.rows(d.x_test.rows(0, n_probe), probe);
     const auto centroid = align::centroids(model, x_probe);
     const auto jacobian = align::jacobian_alignment(model, x_probe);
-    double m[6] = {part(data_loss(out_train, dp.rows(d.t_train, train), ce), train),
-                   part(metrics::argmax_accuracy(out_train, labels(d.y_train, train)), train),
-                   part(data_loss(out_test, dp.rows(d.t_test, test), ce), test),
-                   part(metrics::argmax_accuracy(out_test, labels(d.y_test, test)), test),
-                   part(centroid.alignment.array().template cast<double>().mean(), probe),
-                   part(double(jacobian.mean), probe)};
+    double m[6] = {
+        dp.share_of(data_loss(out_train, dp.rows(d.t_train, train), ce), train),
+        dp.share_of(metrics::argmax_accuracy(out_train, dp.rows(d.y_train, train)), train),
+        dp.share_of(data_loss(out_test, dp.rows(d.t_test, test), ce), test),
+        dp.share_of(metrics::argmax_accuracy(out_test, dp.rows(d.y_test, test)), test),
+        dp.share_of(centroid.alignment.array().template cast<double>().mean(), probe),
+        dp.share_of(double(jacobian.mean), probe)};
     dp.sum(m, 6);
     train_acc = m[1];
     const double test_acc = m[3];
@@ -315,7 +307,7 @@ run::RunOutcome train_run(const Settings& s, const Variant& v, run::CommonOption
       const Var<T> out = model(xv);
       const Tensor<T> targets = dp.rows(batches.targets(), shard);
       Var<T> loss = ce ? cross_entropy(out, targets) : mse(out, targets);
-      if (dp.parallel()) loss = loss * dp.share(shard);
+      loss = dp.share_of(loss, shard);
       if (penalised) {
         const auto aopt = dp.penalty_options(shard, align::AlignmentPenaltyOptions{});
         // The variant's penalty term, its weight applied; `penalty` logs it unweighted.

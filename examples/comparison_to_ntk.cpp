@@ -107,24 +107,20 @@ int train(const Settings& s, const run::CommonOptions& common) {
   // evaluates everything, as before. The centroid is of the single point x0: alike everywhere.
   auto log_row = [&](std::int64_t step) {
     const auto train = dp.shard(data.train.x.shape()[0]), test = dp.shard(data.test.x.shape()[0]);
-    // A block's mean as its share of the set's (an empty block adds nothing).
-    const auto part = [&](double mean, const ga::distributed::Shard& sh) {
-      return sh.rows ? mean * static_cast<double>(dp.share(sh)) : 0.0;
-    };
     // train loss, train accuracy, test accuracy, NTK mean, NTK rate
     double means[5] = {0, 0, 0, 0, 0};
     if (train.rows) {
       const ga::Tensor<T> x = dp.rows(data.train.x, train), y = dp.rows(y_train, train);
       const ga::Tensor<T> out = f(x);
-      means[0] = part(ga::bce_with_logits(out, y).item(), train);
-      means[1] = part(ga::metrics::sigmoid_accuracy(out, y), train);
+      means[0] = dp.share_of(ga::bce_with_logits(out, y).item(), train);
+      means[1] = dp.share_of(ga::metrics::sigmoid_accuracy(out, y), train);
       const auto ntk =
           ga::align::empirical_ntk<T>(f, model.parameters(), x0, x, y, static_cast<T>(s.lr));
-      means[3] = part(double(ntk.kernel_mean), train);
-      means[4] = part(double(ntk.rate_of_change), train);
+      means[3] = dp.share_of(double(ntk.kernel_mean), train);
+      means[4] = dp.share_of(double(ntk.rate_of_change), train);
     }
     if (test.rows)
-      means[2] = part(
+      means[2] = dp.share_of(
           ga::metrics::sigmoid_accuracy<T>(f, dp.rows(data.test.x, test), dp.rows(y_test, test)),
           test);
     dp.sum(means, 5);
@@ -140,9 +136,9 @@ int train(const Settings& s, const run::CommonOptions& common) {
   for (std::int64_t step = r.start_step() + 1; step <= s.steps; ++step) {
     // Under mpirun: this rank's block of the digits, its share of the loss.
     const auto shard = dp.shard(data.train.x.shape()[0]);
-    const ga::Var<T> loss =
-        ga::bce_with_logits(f(ga::Var<T>(dp.rows(data.train.x, shard))), dp.rows(y_train, shard)) *
-        dp.share(shard);
+    const ga::Var<T> loss = dp.share_of(
+        ga::bce_with_logits(f(ga::Var<T>(dp.rows(data.train.x, shard))), dp.rows(y_train, shard)),
+        shard);
     opt.zero_grad(true);
     loss.backward(opt.parameters());
     dp.reduce_gradients();

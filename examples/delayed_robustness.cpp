@@ -216,9 +216,6 @@ int train(const Settings& s, const run::CommonOptions& common) {
   // each image's own Jacobian's PC1, no principal component across images), so each block's
   // mean, weighted by its share of the set, is summed over the ranks in one allreduce. One
   // process evaluates everything, as before.
-  const auto part = [&](double mean, const distributed::Shard& sh) {  // empty block: nothing
-    return sh.rows ? mean * (static_cast<double>(sh.rows) / static_cast<double>(sh.global)) : 0.0;
-  };
   const index_t pixels_per_image = test_set.images.numel() / test_set.size();
   const metrics::AttackOptions attack = {.eps = s.attack_eps,
                                          .steps = static_cast<int>(s.attack_steps)};
@@ -229,6 +226,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
   // blocks before its own, and every rank leaves attack_gen where one process leaves it.
   auto block_robust_accuracy = [&](const distributed::Shard& sh) {
     const Tensor<T> pixels = dp.rows(test_set.images.rows(0, n_attack), sh);
+    // (sh is a block of the first n_attack images, not of the whole test set)
     const std::vector<index_t> labels(test_set.labels.begin() + sh.offset,
                                       test_set.labels.begin() + sh.offset + sh.rows);
     std::vector<double> clean_correct(static_cast<std::size_t>(dp.communicator().size()), 0.0);
@@ -281,18 +279,16 @@ int train(const Settings& s, const run::CommonOptions& common) {
                attacked = dp.shard(n_attack), pc1_block = dp.shard(n_pc1);
     double means[6] = {0, 0, 0, 0, 0, 0};  // train loss, accuracies, robust, alignment, PC1
     if (train.rows) {
-      const std::vector<index_t> labels(train_set.labels.begin() + train.offset,
-                                        train_set.labels.begin() + train.offset + train.rows);
+      const std::vector<index_t> labels = dp.rows(train_set.labels, train);
       const auto [loss, acc] = evaluate(dp.rows(x_train, train), labels);
-      means[0] = part(loss, train);
-      means[1] = part(acc, train);
+      means[0] = dp.share_of(loss, train);
+      means[1] = dp.share_of(acc, train);
     }
     if (test.rows) {
-      const std::vector<index_t> labels(test_set.labels.begin() + test.offset,
-                                        test_set.labels.begin() + test.offset + test.rows);
-      means[2] = part(evaluate(dp.rows(x_test, test), labels).second, test);
+      const std::vector<index_t> labels = dp.rows(test_set.labels, test);
+      means[2] = dp.share_of(evaluate(dp.rows(x_test, test), labels).second, test);
     }
-    means[3] = part(block_robust_accuracy(attacked), attacked);  // on every rank: collective
+    means[3] = dp.share_of(block_robust_accuracy(attacked), attacked);  // on every rank: collective
     if (attacked.rows) {
       const Tensor<T> x = dp.rows(x_test.rows(0, n_attack), attacked);
       double alignment = 0;
@@ -301,10 +297,10 @@ int train(const Settings& s, const run::CommonOptions& common) {
         alignment +=
             static_cast<double>(align::centroids<T>(cnn, x.rows(start, n)).alignment.array().sum());
       }
-      means[4] = part(alignment / static_cast<double>(attacked.rows), attacked);
+      means[4] = dp.share_of(alignment / static_cast<double>(attacked.rows), attacked);
     }
     if (pc1_block.rows)
-      means[5] = part(
+      means[5] = dp.share_of(
           static_cast<double>(align::pc1<T>(cnn, dp.rows(x_test.rows(0, n_pc1), pc1_block)).mean),
           pc1_block);
     dp.sum(means, 6);
@@ -335,9 +331,10 @@ int train(const Settings& s, const run::CommonOptions& common) {
       const auto shard = dp.shard(batches.inputs().shape()[0]);
       const Var<T> x(dp.rows(batches.inputs(), shard), s.lambda_jac > 0);
       const Var<T> out = cnn(x);
-      Var<T> loss = (mse_loss ? mse(out, Var<T>(dp.rows(batches.targets(), shard)))
-                              : cross_entropy(out, dp.rows(Indices(batches.labels()), shard))) *
-                    dp.share(shard);
+      Var<T> loss =
+          dp.share_of(mse_loss ? mse(out, Var<T>(dp.rows(batches.targets(), shard)))
+                               : cross_entropy(out, dp.rows(Indices(batches.labels()), shard)),
+                      shard);
       if (b + 1 == batches.batches_per_epoch())  // on every rank: the sum is collective
         last_loss = dp.sum(static_cast<double>(loss.item()));
       if (s.lambda_jac > 0)

@@ -124,9 +124,6 @@ int train(const Settings& s, const run::CommonOptions& common) {
   // Jacobian norm ||J(x)||_F averaged over digits, the centroids' norm and alignment), so each
   // block's mean, weighted by its share of the set, is summed over the ranks in one allreduce.
   // One process evaluates everything, as before.
-  const auto part = [&](double mean, const ga::distributed::Shard& sh) {  // empty block: nothing
-    return sh.rows ? mean * (static_cast<double>(sh.rows) / static_cast<double>(sh.global)) : 0.0;
-  };
   const ga::Indices train_labels(data.train.labels), test_labels(data.test.labels);
   auto log_row = [&](std::int64_t epoch) {
     const auto train = dp.shard(data.train.size()), test = dp.shard(data.test.size()),
@@ -134,11 +131,12 @@ int train(const Settings& s, const run::CommonOptions& common) {
     double means[6] = {0, 0, 0, 0, 0, 0};  // loss, accuracies, Jacobian norm, centroid columns
     if (train.rows) {
       const ga::Tensor<T> out = model(dp.rows(data.train.x, train));
-      means[0] = part(ga::mse(out, dp.rows(y_train, train)).item(), train);
-      means[1] = part(ga::metrics::argmax_accuracy(out, dp.rows(train_labels, train)), train);
+      means[0] = dp.share_of(ga::mse(out, dp.rows(y_train, train)).item(), train);
+      means[1] =
+          dp.share_of(ga::metrics::argmax_accuracy(out, dp.rows(train_labels, train)), train);
     }
     if (test.rows)
-      means[2] = part(
+      means[2] = dp.share_of(
           ga::metrics::accuracy<T>(model, dp.rows(data.test.x, test), dp.rows(test_labels, test)),
           test);
     if (stat.rows) {
@@ -147,13 +145,14 @@ int train(const Settings& s, const run::CommonOptions& common) {
       // batch.
       const ga::Tensor<T> x = dp.rows(x_stat, stat);
       const ga::Var<T> xv(x, true);
-      means[3] = part(ga::align::grokalign_penalty_from(model(xv), xv, proj_gen,
+      means[3] =
+          dp.share_of(ga::align::grokalign_penalty_from(model(xv), xv, proj_gen,
                                                         {.estimator = ga::align::Estimator::kExact})
                           .item(),
                       stat);
       const auto c = ga::align::centroids<T>(model, x);
-      means[4] = part(double(c.norm.array().mean()), stat);
-      means[5] = part(double(c.alignment.array().mean()), stat);
+      means[4] = dp.share_of(double(c.norm.array().mean()), stat);
+      means[5] = dp.share_of(double(c.alignment.array().mean()), stat);
     }
     dp.sum(means, 6);
     const auto [loss, train_acc, test_acc, jac, centroid_norm, alignment] = means;
@@ -169,7 +168,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
       const auto shard = dp.shard(batches.inputs().shape()[0]);
       const ga::Var<T> xv(dp.rows(batches.inputs(), shard), penalised);
       const ga::Var<T> out = model(xv);
-      ga::Var<T> loss = ga::mse(out, dp.rows(batches.targets(), shard)) * dp.share(shard);
+      ga::Var<T> loss = dp.share_of(ga::mse(out, dp.rows(batches.targets(), shard)), shard);
       if (penalised) {
         const ga::Var<T> J = ga::align::grokalign_penalty_from(
             out, xv, proj_gen, dp.penalty_options(shard, penalty_opts));

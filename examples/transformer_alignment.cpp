@@ -172,10 +172,6 @@ int train(const Settings& s, const run::CommonOptions& common) {
   auto log_row = [&](std::int64_t step) {
     const auto train = dp.shard(task.train_size()), test = dp.shard(task.test_size()),
                aligned = dp.shard(n_align);
-    // A block's mean as its share of the set's (an empty block adds nothing).
-    const auto part = [&](double mean, const distributed::Shard& sh) {
-      return sh.rows ? mean * static_cast<double>(dp.share(sh)) : 0.0;
-    };
     const Tensor<T> e_train = model.template embed<Tensor<T>>(train_tokens);  // a lookup: cheap
     double means[4] = {0, 0, 0, 0};  // train loss, train accuracy, test accuracy, alignment
     double extremes[2] = {-std::numeric_limits<double>::infinity(),  // -min alignment
@@ -183,18 +179,20 @@ int train(const Settings& s, const run::CommonOptions& common) {
     if (train.rows) {
       const Tensor<T> train_logits = model.from_embedding(dp.rows(e_train, train));
       const auto labels = dp.rows(train_labels, train);
-      means[0] = part(static_cast<double>(cross_entropy(train_logits, labels).item()), train);
-      means[1] = part(metrics::argmax_accuracy(train_logits, labels), train);
+      means[0] =
+          dp.share_of(static_cast<double>(cross_entropy(train_logits, labels).item()), train);
+      means[1] = dp.share_of(metrics::argmax_accuracy(train_logits, labels), train);
     }
     if (test.rows) {
       const Tensor<T> test_logits =
           model.from_embedding(model.template embed<Tensor<T>>(dp.rows(test_tokens, test)));
-      means[2] = part(metrics::argmax_accuracy(test_logits, dp.rows(test_labels, test)), test);
+      means[2] =
+          dp.share_of(metrics::argmax_accuracy(test_logits, dp.rows(test_labels, test)), test);
     }
     if (aligned.rows) {
       const auto c =
           align::centroids<T>(from_embedding, dp.rows(e_train.rows(0, n_align), aligned));
-      means[3] = part(static_cast<double>(c.alignment.array().mean()), aligned);
+      means[3] = dp.share_of(static_cast<double>(c.alignment.array().mean()), aligned);
       extremes[0] = -static_cast<double>(c.alignment.array().minCoeff());
       extremes[1] = static_cast<double>(c.alignment.array().maxCoeff());
     }
@@ -232,7 +230,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
     Var<T> e = model.embed(dp.rows(train_tokens, shard));
     if (s.lambda_jac > 0 && !e.requires_grad()) e = Var<T>(e.value(), true);
     const Var<T> logits = model.from_embedding(e);
-    Var<T> loss = cross_entropy(logits, dp.rows(train_labels, shard)) * dp.share(shard);
+    Var<T> loss = dp.share_of(cross_entropy(logits, dp.rows(train_labels, shard)), shard);
     if (s.lambda_jac > 0)
       loss = loss + align::grokalign_penalty_from(logits, e, proj_gen, dp.penalty_options(shard)) *
                         static_cast<T>(s.lambda_jac);

@@ -116,31 +116,27 @@ int train(const Settings& s, const run::CommonOptions& common) {
   ga::Tensor<T> noisy_test = ga::Tensor<T>::empty(test_set.x.shape());
   auto log_row = [&](std::int64_t step) {
     const auto train = dp.shard(s.n), test = dp.shard(s.n);
-    // A block's mean as its share of the set's (an empty block adds nothing).
-    const auto part = [&](double mean, const ga::distributed::Shard& sh) {
-      return sh.rows ? mean * static_cast<double>(dp.share(sh)) : 0.0;
-    };
     // train loss, train accuracy, test accuracy, then one noisy accuracy per noise level
     constexpr std::size_t kMeans = 3 + std::size(kNoiseLevels);
     double means[kMeans] = {};
     if (train.rows) {
       const ga::Tensor<T> out = model(dp.rows(train_set.x, train));  // values only, no graph
       const ga::Tensor<T> y = dp.rows(train_set.y, train);
-      means[0] = part(ga::mse(out, y).item(), train);
-      means[1] = part(ga::metrics::sign_accuracy(out, y), train);
+      means[0] = dp.share_of(ga::mse(out, y).item(), train);
+      means[1] = dp.share_of(ga::metrics::sign_accuracy(out, y), train);
     }
     const ga::Tensor<T> test_y = dp.rows(test_set.y, test);
     if (test.rows)
-      means[2] =
-          part(ga::metrics::sign_accuracy<T>(model, dp.rows(test_set.x, test), test_y), test);
+      means[2] = dp.share_of(
+          ga::metrics::sign_accuracy<T>(model, dp.rows(test_set.x, test), test_y), test);
     for (std::size_t k = 0; k < std::size(kNoiseLevels); ++k) {
       ga::metrics::NoiseOptions noise = noise_coordinates;
       noise.sigma = kNoiseLevels[k];
       noisy_test.copy_from(test_set.x);
       ga::metrics::add_noise(noisy_test, noise, eval_gen);  // the whole set's draws
       if (test.rows)
-        means[3 + k] =
-            part(ga::metrics::sign_accuracy<T>(model, dp.rows(noisy_test, test), test_y), test);
+        means[3 + k] = dp.share_of(
+            ga::metrics::sign_accuracy<T>(model, dp.rows(noisy_test, test), test_y), test);
     }
     dp.sum(means, static_cast<std::int64_t>(kMeans));
     std::vector<double> row = {double(step)};
@@ -159,7 +155,7 @@ int train(const Settings& s, const run::CommonOptions& common) {
     const auto shard = dp.shard(s.n);
     const ga::Var<T> xv(dp.rows(train_set.x, shard), penalised);  // the penalty's input
     const ga::Var<T> out = model(xv);
-    ga::Var<T> loss = ga::mse(out, dp.rows(train_set.y, shard)) * dp.share(shard);
+    ga::Var<T> loss = dp.share_of(ga::mse(out, dp.rows(train_set.y, shard)), shard);
     if (penalised)
       loss =
           loss + ga::align::grokalign_penalty_from(out, xv, proj_gen, dp.penalty_options(shard)) *

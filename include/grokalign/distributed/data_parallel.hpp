@@ -6,7 +6,7 @@
 //   const auto sh = dp.shard(xb.shape()[0]);                  // this rank's rows
 //   const Var<T> xv(dp.rows(xb, sh), true);
 //   const Var<T> out = model(xv);
-//   Var<T> loss = mse(out, dp.rows(yb, sh)) * dp.share(sh)   // its share of the batch mean
+//   Var<T> loss = dp.share_of(mse(out, dp.rows(yb, sh)), sh)  // its share of the batch mean
 //                 + align::grokalign_penalty_from(out, xv, gen, dp.penalty_options(sh)) * lambda;
 //   opt.zero_grad(true); loss.backward(opt.parameters());
 //   dp.reduce_gradients();                                     // the global batch's gradient
@@ -53,10 +53,25 @@ class DataParallel {
   kernels::Indices rows(const kernels::Indices& global, const Shard& s) const {
     return parallel() ? shard_rows(global, s) : global;
   }
+  std::vector<index_t> rows(const std::vector<index_t>& labels, const Shard& s) const {
+    if (!parallel()) return labels;
+    const auto first = labels.begin() + s.offset;
+    return std::vector<index_t>(first, first + s.rows);
+  }
   // What this rank's mean over its rows is multiplied by so that the ranks' losses add up to
   // the global batch mean: B_r / G.
   T share(const Shard& s) const {
     return parallel() && s.global > 0 ? static_cast<T>(double(s.rows) / double(s.global)) : T(1);
+  }
+  // This rank's mean over its rows as its share of the global mean (times B_r / G), so that
+  // the ranks' figures add up to the whole batch's: a loss before backward (itself, with no
+  // extra node, for one process), or a figure to log before sum() (0 for an empty block,
+  // whose mean is undefined).
+  Var<T> share_of(const Var<T>& mean, const Shard& s) const {
+    return parallel() ? mean * share(s) : mean;
+  }
+  double share_of(double mean, const Shard& s) const {
+    return s.rows ? mean * (double(s.rows) / double(s.global)) : 0.0;
   }
   // `base` with this shard's place in the global batch (the projections keyed by global
   // sample index, the mean over G); `base` itself for one process. Options: the GrokAlign
