@@ -23,7 +23,7 @@
 // Every variant logs centroid alignment and Jacobian alignment (exact) on the first 256 test
 // digits. --lambda_align takes a list (e.g. 0.01,0.1,1): each alignment variant then runs
 // once per value, as <variant>_l<value>.
-// Sizes: --preset paper is the reference; the default is the same recipe (it already fits a
+// Sizes: --preset paper is the reference; cpu (the default) is the same recipe (it already fits a
 // 2-core CPU: GrokAlign CE groks in 2240, 2430, 2450 epochs at seeds 0-2, ~165 s of one
 // core's CPU time each; the reference: 2340, its CE baseline 14000); --smoke is 128/128
 // digits for 30 epochs. --seeds N runs seeds seed..seed+N-1, --jobs J runs J at a time, each
@@ -85,7 +85,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Settings, n_train, n_test, depth
                                                 centroid_samples)
 
 Settings preset(const std::string& name, bool smoke) {
-  Settings s;  // "paper" and "default" are the same recipe (see the header)
+  Settings s;  // "paper" and "cpu" are the same recipe (see the header)
   (void)name;
   if (smoke) {
     s.n_train = s.n_test = 128;

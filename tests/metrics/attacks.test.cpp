@@ -163,6 +163,33 @@ TEST_CASE("attacks: eps 0 changes nothing; a narrow range binds", "[metrics]") {
   for (std::size_t b = 0; b < clean.size(); ++b) CHECK(p.loss.data()[b] >= clean[b]);
 }
 
+TEST_CASE("attacks: a clean input outside the range, allowed, is clamped into it", "[metrics]") {
+  // As AutoAttack does to normalised images: the candidates are clamped to [lo, hi] even
+  // where the clean input lies outside it (require_clean_in_range = false).
+  ga::Generator data_gen(5);
+  const LinearCase c = make_linear_case(0.1, data_gen);
+  const auto model = fragile_model();
+  Tensor x = c.x.clone();
+  for (double& v : x) v = 2.0 * v - 0.5;  // in [-0.5, 1.5]
+  const gm::AttackOptions opt{.eps = 0.1, .steps = 4, .require_clean_in_range = false};
+  ga::Generator gen(6);
+  for (const auto& r :
+       {gm::pgd(model, x, c.labels, opt, gen), gm::apgd_ce(model, x, c.labels, opt, gen)}) {
+    for (ga::index_t i = 0; i < x.numel(); ++i) {
+      const double v = r.x_adv.data()[i];
+      CHECK(v >= 0.0);
+      CHECK(v <= 1.0);
+      // the ball around the clean input, intersected with the box
+      CHECK(v >= std::min(std::max(x.data()[i] - 0.1, 0.0), 1.0) - 1e-12);
+      CHECK(v <= std::max(std::min(x.data()[i] + 0.1, 1.0), 0.0) + 1e-12);
+    }
+  }
+  // A clean input that is not finite is refused either way.
+  Tensor bad = x.clone();
+  bad.data()[0] = std::nan("");
+  expect_error([&] { gm::pgd(model, bad, c.labels, opt, gen); }, "is not finite");
+}
+
 TEST_CASE("attacks cost one forward and one backward pass per iteration", "[metrics]") {
   ga::Generator data_gen(4);
   const LinearCase c = make_linear_case(0.1, data_gen);

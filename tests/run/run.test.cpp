@@ -293,6 +293,42 @@ TEST_CASE("flags: presets fill what the command line did not set", "[run]") {
   CHECK(run::guarded_main([]() -> int { throw Error("x", "y"); }) == 1);
 }
 
+TEST_CASE("flags: a program's default preset and dtype; 'default' names the first preset",
+          "[run]") {
+  auto parse = [](std::vector<const char*> argv, run::CommonOptions& c) {
+    CLI::App app("test");
+    run::add_common_flags(app, c, {.presets = {"cpu", "paper"}, .dtype = "f32"});
+    argv.insert(argv.begin(), "prog");
+    return run::parse_flags(app, static_cast<int>(argv.size()), argv.data(), &c);
+  };
+  run::CommonOptions none;
+  REQUIRE(parse({}, none) == -1);
+  CHECK(none.preset == "cpu");  // the first preset
+  CHECK(none.dtype == "f32");   // the program's, not f64
+  run::CommonOptions old_name;
+  REQUIRE(parse({"--preset", "default"}, old_name) == -1);
+  CHECK(old_name.preset == "cpu");
+  run::CommonOptions given;
+  REQUIRE(parse({"--preset", "paper", "--dtype", "f64"}, given) == -1);
+  CHECK(given.preset == "paper");
+  CHECK(given.dtype == "f64");
+  // A run started under the old name resumes as the first preset.
+  TempDir dir;
+  grokalign_test::write_file(dir / "config.json",
+                             R"({"seed": 1, "dtype": "f32", "preset": "default"})");
+  run::CommonOptions resumed;
+  const std::string folder = dir.path().string();
+  REQUIRE(parse({"--resume", folder.c_str()}, resumed) == -1);
+  CHECK(resumed.preset == "cpu");
+  // --help names both defaults.
+  CLI::App app("test");
+  run::CommonOptions h;
+  run::add_common_flags(app, h, {.presets = {"cpu", "paper"}, .dtype = "f32"});
+  const std::string help = app.help();
+  CHECK_THAT(help, Contains("default: f32"));
+  CHECK_THAT(help, Contains("default: cpu"));
+}
+
 TEST_CASE("progress writes plain lines off a terminal and nothing when quiet", "[run]") {
   TempDir dir;
   const auto path = dir / "progress.txt";

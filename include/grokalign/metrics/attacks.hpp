@@ -45,6 +45,10 @@ struct AttackOptions {
   double alpha = 0.0;        // PGD's step; 0 means 2.5 * eps / steps. APGD ignores it.
   AttackKind kind = AttackKind::kApgdCe;  // the attack robust_accuracy runs
   index_t batch = 256;                    // robust_accuracy's rows per attack
+  // false: a clean input may lie outside [lo, hi], and every candidate is still clamped to
+  // it. That is what AutoAttack does to inputs normalised before the call (their box [0, 1]
+  // is then not the data's), offered to match code that attacks so.
+  bool require_clean_in_range = true;
 };
 
 template <Scalar T>
@@ -97,7 +101,10 @@ void check_attack_inputs(const char* op, const Tensor<T>& x, const Indices& labe
                          " rows of input");
   for (index_t i = 0; i < x.numel(); ++i) {
     const T v = x.data()[i];
-    if (!(v >= o.lo && v <= o.hi))
+    if (!std::isfinite(static_cast<double>(v)))
+      attack_error(
+          op, "input entry " + std::to_string(i) + " = " + std::to_string(v) + " is not finite");
+    if (o.require_clean_in_range && !(v >= o.lo && v <= o.hi))
       attack_error(op, "input entry " + std::to_string(i) + " = " + std::to_string(v) +
                            " lies outside the valid range [" + std::to_string(o.lo) + ", " +
                            std::to_string(o.hi) + "]");

@@ -2,8 +2,10 @@
 // Command-line flags through CLI11: the set every program takes (CommonOptions), settings
 // structs bound flag by flag with presets underneath (SettingsFlags), and one-line errors.
 //
-// Presets: a program's settings start from a preset ("default", "paper", or the --smoke
-// size); a flag given on the command line overrides the preset's value, whatever the order.
+// Presets: a program's settings start from a preset ("cpu", the default: a size that shows
+// the experiment's effect on a 2-core CPU; "paper", the reference; or the --smoke size); a
+// flag given on the command line overrides the preset's value, whatever the order. The name
+// "default" is kept as another name of "cpu", so runs and scripts from before still resume.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -35,8 +37,8 @@ struct CommonOptions {
   std::string data_dir;  // empty: $GROKALIGN_DATA, else data/
   std::string out;       // empty: the program's default under results/
   int threads = 1;
-  std::string dtype = "f64";
-  std::string preset = "default";
+  std::string dtype = "f64";  // add_common_flags sets the program's own default
+  std::string preset = "cpu";
   bool smoke = false;
   std::int64_t checkpoint_every = -1;  // -1: the program's default; 0: never
   std::string resume;
@@ -44,9 +46,23 @@ struct CommonOptions {
   bool nan_guard = true;
 };
 
-// Registers the shared flags. `presets` lists the names --preset accepts.
+// What a program says of its shared flags' defaults: the presets --preset accepts (the
+// first is the default) and the scalar type of the authors' code for its experiment, which
+// every preset uses unless --dtype says otherwise (SPEC section 2: float64 for XOR, the NTK
+// comparison and accelerating grokking; float32 for the CNN, the transformer and
+// inhibiting generalisation).
+struct ProgramDefaults {
+  std::vector<std::string> presets = {"cpu", "paper"};
+  std::string dtype = "f64";
+};
+
+// Registers the shared flags with the program's defaults.
 inline void add_common_flags(CLI::App& app, CommonOptions& o,
-                             const std::vector<std::string>& presets = {"default", "paper"}) {
+                             const ProgramDefaults& defaults = {}) {
+  const auto& presets = defaults.presets;
+  if (presets.empty()) throw Error("add_common_flags", "a program needs at least one preset");
+  o.dtype = defaults.dtype;
+  o.preset = presets.front();
   app.add_option("--seed", o.seed, "Seed of every random generator of the run")
       ->check(CLI::NonNegativeNumber)  // otherwise -1 silently wraps to 2^64 - 1
       ->capture_default_str();
@@ -56,11 +72,15 @@ inline void add_common_flags(CLI::App& app, CommonOptions& o,
   app.add_option("--threads", o.threads, "OpenMP threads for the linear algebra")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_option("--dtype", o.dtype, "Scalar type: f64 (as the reference) or f32")
+  app.add_option("--dtype", o.dtype,
+                 "Scalar type: f64 or f32 (default: " + defaults.dtype +
+                     ", as the authors' code for this experiment)")
       ->check(CLI::IsMember({"f64", "f32"}))
       ->capture_default_str();
   app.add_option("--preset", o.preset,
-                 "Size of the run: " + fmt::format("{}", fmt::join(presets, ", ")))
+                 "Size of the run: " + fmt::format("{}", fmt::join(presets, ", ")) +
+                     " (default: " + presets.front() + ")")
+      ->transform([first = presets.front()](std::string v) { return v == "default" ? first : v; })
       ->check(CLI::IsMember(presets))
       ->capture_default_str();
   app.add_flag("--smoke", o.smoke, "A run of a few seconds, for tests");
@@ -101,7 +121,8 @@ inline void inherit_common_flags(const CLI::App& app, CommonOptions& o) {
     if (config.contains("preset")) {
       const auto preset = config["preset"].get<std::string>();
       if (app.count("--smoke") == 0 && preset == "smoke") o.smoke = true;
-      if (app.count("--preset") == 0 && preset != "smoke") o.preset = preset;
+      if (app.count("--preset") == 0 && preset != "smoke")
+        o.preset = preset == "default" ? o.preset : preset;  // "default": the first preset
     }
   } catch (const nlohmann::json::exception& e) {
     throw FlagError("--resume", "'" + o.resume + "/config.json' is malformed: " + e.what());
