@@ -128,8 +128,8 @@ expect_refusal() {
   grep -q -- "$pattern" <<<"$out" || fail "$what: the error does not name $pattern: $out"
   echo "refused, $what: $(grep -- "$pattern" <<<"$out" | head -1)"
 }
-expect_refusal "transformer_alignment --resume with --dtype f32" '--dtype "f64", but this run has --dtype "f32"' \
-  "$TA" "${TA_FLAGS[@]}" --resume "$WORK/ta" --dtype f32
+expect_refusal "transformer_alignment --resume with --dtype f64" '--dtype "f32", but this run has --dtype "f64"' \
+  "$TA" "${TA_FLAGS[@]}" --resume "$WORK/ta" --dtype f64
 expect_refusal "transformer_alignment --resume with --d_model 32" '--d_model 16, but this run has --d_model 32' \
   "$TA" "${TA_FLAGS[@]}" --resume "$WORK/ta" --d_model 32
 expect_refusal "accelerating_grokking --resume with --dtype f32" '--dtype' \
