@@ -23,14 +23,14 @@ for n in "${names[@]}"; do
     [[ -s "$work/figures/$n.png" ]] || fail "no figure for $n"
   fi
 done
-[[ $(grep -c "^reproduce: .* finished in" "$work.out") -eq 15 ]] ||
-  fail "expected 15 finished runs, got $(grep -c '^reproduce: .* finished in' "$work.out")"
+[[ $(grep -c "^reproduce: .* finished in" "$work.out") -eq 16 ]] ||
+  fail "expected 16 finished runs, got $(grep -c '^reproduce: .* finished in' "$work.out")"
 
 # Again: every run is done, none runs twice, the table is the same.
 cp "$work/verdicts.md" "$work.first.md"
 "$root/scripts/reproduce" --smoke --seeds 1 --bin "$bin" --out "$work" >"$work.again.out" 2>&1 ||
   fail "the second call exited non-zero"
-[[ $(grep -c "done before, skipped" "$work.again.out") -eq 15 ]] || fail "the second call re-ran runs"
+[[ $(grep -c "done before, skipped" "$work.again.out") -eq 16 ]] || fail "the second call re-ran runs"
 cmp -s "$work/verdicts.md" "$work.first.md" || fail "the second call changed verdicts.md"
 
 # Bad input: an unknown experiment or flag is refused with one line, exit 2.
@@ -41,4 +41,4 @@ set -e
 [[ $rc -eq 2 ]] || fail "an unknown experiment exited $rc, not 2"
 grep -q "no_such_experiment" "$work.bad.err" || fail "the error does not name the experiment"
 [[ ! -e "$work/bad" ]] || fail "an unknown experiment still wrote a folder"
-echo "reproduce --smoke: 6 experiments, 15 runs, table and figures; resumed without re-running"
+echo "reproduce --smoke: 6 experiments, 16 runs, table and figures; resumed without re-running"
