@@ -318,10 +318,24 @@ def figure(name, runs, path):
         print("verdicts: matplotlib missing (Debian: python3-matplotlib): no figures", file=sys.stderr)
         return False
     xlabel, cols, logx = PANELS[name]
-    fig, axes = plt.subplots(1, len(cols), figsize=(3.4 * len(cols), 3.0))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (variant, seeds) in enumerate(sorted(runs.items())):
-        colour = colours[i % len(colours)]
+    ncols = min(3, len(cols))
+    nrows = (len(cols) + ncols - 1) // ncols
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for ax in axes[len(cols):]:
+        ax.set_visible(False)
+    # Runs without the penalty in blues and greys, with it in reds and oranges.
+    plain = ["#1f77b4", "#7f7f7f", "#17becf", "#9467bd"]
+    penalised = ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22"]
+    unpenalised = ("lambda0", "fixed_lambda0", "free", "baseline_ce", "sgd")
+    count = {"plain": 0, "pen": 0}
+    for variant, seeds in sorted(runs.items(), key=lambda kv: (kv[0] not in unpenalised, kv[0])):
+        if variant in unpenalised:
+            colour = plain[count["plain"] % len(plain)]
+            count["plain"] += 1
+        else:
+            colour = penalised[count["pen"] % len(penalised)]
+            count["pen"] += 1
         for j, (seed, s) in enumerate(sorted(seeds.items())):
             for ax, col in zip(axes, cols):
                 if col not in s:
@@ -337,6 +351,8 @@ def figure(name, runs, path):
         if col in ("ntk_mean", "jacobian_norm", "centroid_norm"):
             ax.set_yscale("log")
     axes[0].legend(fontsize=7)
+    if name == "accelerating_grokking":
+        axes[0].axhline(0.85, color="k", lw=0.5, ls=":")
     fig.suptitle(f"{name}: each seed a thin line", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
