@@ -1,7 +1,8 @@
 // A steady-state training step performs no heap allocation, proven with a counter that sees
 // every malloc-family call of the process (heap_counter.cpp): the paper's MNIST MLP step,
-// plain and GrokAlign, in float64 and float32, on one and two OpenMP threads, and the
-// GrokAlign steps of the CNN and the transformer.
+// plain and GrokAlign, in float64 and float32, on one and two OpenMP threads, a step on the
+// batches and labels of a BatchIterator with cross_entropy, and the GrokAlign steps of the
+// CNN and the transformer.
 //
 // "Steady state" means after a few warm-up steps: the first steps fill the block cache,
 // the engine's per-thread scratch and the GEMM packing buffers, which later steps reuse.
@@ -95,6 +96,31 @@ long mnist_mlp_step_allocations(bool align) {
   return dense_step_allocations<T>(mlp, x, 10, 1e-4, align);
 }
 
+// A step as a user's program writes it: the next batch of a BatchIterator, cross-entropy
+// against the iterator's std::vector labels as they are (no Indices made per step),
+// optionally plus the GrokAlign penalty. 64 samples in batches of 16, so the counted steps
+// cross an epoch boundary (a fresh permutation).
+template <class T>
+long batch_iterator_ce_step_allocations(bool align) {
+  ga::Generator gen(0);
+  auto mlp = ga::nn::make_mlp<T>(20, 32, 2, 4, false, gen);
+  const index_t n = 64;
+  const ga::Tensor<T> x = ga::randn<T>(ga::Shape{n, 20}, gen);
+  std::vector<index_t> labels(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) labels[static_cast<std::size_t>(i)] = (i * 7) % 4;
+  ga::BatchIterator<T> batches(x, labels, {.batch_size = 16}, gen);
+  const auto params = mlp.trainable_parameters();
+  ga::AdamW<T> opt(params, {.lr = 1e-3, .weight_decay = 1e-2});
+  return steady_state_allocations([&] {
+    batches.next();
+    const ga::Var<T> xv(batches.inputs(), align);
+    const ga::Var<T> out = mlp(xv);
+    ga::Var<T> loss = ga::cross_entropy(out, batches.labels());
+    if (align) loss = loss + ga::align::grokalign_penalty_from(out, xv, gen) * T(1e-3);
+    update(loss, params, opt);
+  });
+}
+
 }  // namespace
 
 TEST_CASE("the heap counter sees allocations on every path and thread", "[alloc]") {
@@ -124,6 +150,17 @@ TEST_CASE("a steady-state MNIST MLP training step allocates nothing", "[alloc][o
   CHECK(mnist_mlp_step_allocations<double>(true) == 0);
   CHECK(mnist_mlp_step_allocations<float>(false) == 0);
   CHECK(mnist_mlp_step_allocations<float>(true) == 0);
+}
+
+TEST_CASE("a steady-state step on BatchIterator labels with cross_entropy allocates nothing",
+          "[alloc][optim][data]") {
+  const int threads = GENERATE(1, 2);
+  ThreadCount use(threads);
+  INFO("OpenMP threads: " << threads);
+  CHECK(batch_iterator_ce_step_allocations<double>(false) == 0);
+  CHECK(batch_iterator_ce_step_allocations<double>(true) == 0);
+  CHECK(batch_iterator_ce_step_allocations<float>(false) == 0);
+  CHECK(batch_iterator_ce_step_allocations<float>(true) == 0);
 }
 
 TEST_CASE("a steady-state GrokAlign step of the CNN allocates nothing", "[alloc][optim]") {

@@ -4,6 +4,7 @@
 // references; the full harness on each.
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "op_check.hpp"
 
@@ -110,6 +111,44 @@ TEST_CASE("cross_entropy with class indices, finite for logits of +-1000", OP_TA
   for (index_t r = 0; r < 4; ++r) expected += (row_lse(logits, r) - logits.at(r, labels[r])) / 4;
   require_value(f, {logits}, Tensor::scalar(expected), 1e-13, 1e-15);
   require_gradcheck(f, {logits});
+}
+
+TEST_CASE("cross_entropy and one_hot take BatchIterator's std::vector labels as Indices",
+          OP_TAGS("[loss]")) {
+  const std::vector<index_t> labels = {2, 0, 1, 2};
+  const Indices as_indices(labels);
+  CHECK(grokalign::one_hot<double>(labels, 3).to_vector() ==
+        grokalign::one_hot<double>(as_indices, 3).to_vector());
+
+  Generator gen(6010);
+  const Tensor logits = normal({4, 3}, gen);
+  // The vector form has the Indices form's value and passes the full harness.
+  const Tensor expected = cross_entropy(logits, as_indices);
+  const auto f = [&labels](const auto& x) { return cross_entropy(x[0], labels); };
+  require_value(f, {logits}, expected, 1e-15, 0);
+  require_gradcheck(f, {logits});
+  // ... and the Indices form's gradient, exactly.
+  const Var z(logits, true);
+  const auto g_vector = grokalign::grad<double>({cross_entropy(z, labels)}, {z});
+  const auto g_indices = grokalign::grad<double>({cross_entropy(z, as_indices)}, {z});
+  CHECK(g_vector[0].value().to_vector() == g_indices[0].value().to_vector());
+
+  // The labels a BatchIterator hands out go in as they are (no conversion in the loop).
+  Generator shuffle(6011);
+  grokalign::BatchIterator<double> batches(logits, labels, {.batch_size = 3}, shuffle);
+  batches.next();
+  const Tensor batch_logits = batches.inputs();
+  const Indices batch_indices(batches.labels());
+  CHECK(cross_entropy(batch_logits, batches.labels()).item() ==
+        cross_entropy(batch_logits, batch_indices).item());
+
+  // A bad label from a vector is refused with the sample it belongs to.
+  const std::vector<index_t> bad = {0, 3, 1, 2};
+  CHECK_THROWS_AS(cross_entropy(logits, bad), grokalign::ShapeError);
+  CHECK_THROWS_WITH(cross_entropy(logits, bad),
+                    Catch::Matchers::Contains("label 3 of sample 1 is outside [0, 3)"));
+  CHECK_THROWS_WITH(cross_entropy(logits, std::vector<index_t>{0, 1}),
+                    Catch::Matchers::Contains("logits of shape [4, 3] for 2 labels"));
 }
 
 TEST_CASE("cross_entropy with soft targets", OP_TAGS("[loss]")) {

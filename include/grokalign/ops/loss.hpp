@@ -1,6 +1,8 @@
 #pragma once
 // Losses (PyTorch's reductions) and per-row norms, composed from primitives so that every
 // derivative order comes from the primitives' rules.
+#include <span>
+#include <string>
 #include <vector>
 
 #include "grokalign/ops/activation.hpp"
@@ -27,11 +29,21 @@ requires(!is_tensor<X>::value)  // for plain tensors the overload above already 
   return mse(prediction, constant_like(prediction, target));
 }
 
-// One-hot rows [n, classes] for class indices.
+namespace detail {
+// The labels an Indices holds, as a span (empty for a default-constructed Indices).
+inline std::span<const index_t> label_span(const Indices& labels) {
+  if (!labels.values) return {};
+  return {labels.values->data(), static_cast<std::size_t>(labels.size())};
+}
+}  // namespace detail
+
+// One-hot rows [n, classes] for class indices: an Indices, or any contiguous run of index_t
+// such as the std::vector<index_t> that BatchIterator::labels() hands out (no copy is made).
 template <Scalar T>
-Tensor<T> one_hot(const Indices& labels, index_t classes) {
-  Tensor<T> out = Tensor<T>::zeros(Shape{labels.size(), classes});
-  for (index_t i = 0; i < labels.size(); ++i) {
+Tensor<T> one_hot(std::span<const index_t> labels, index_t classes) {
+  const auto n = static_cast<index_t>(labels.size());
+  Tensor<T> out = Tensor<T>::zeros(Shape{n, classes});
+  for (index_t i = 0; i < n; ++i) {
     const index_t c = labels[i];
     if (c < 0 || c >= classes)
       detail::throw_shape("one_hot", "label " + std::to_string(c) + " outside [0, " +
@@ -39,6 +51,10 @@ Tensor<T> one_hot(const Indices& labels, index_t classes) {
     out.data()[i * classes + c] = T(1);
   }
   return out;
+}
+template <Scalar T>
+Tensor<T> one_hot(const Indices& labels, index_t classes) {
+  return one_hot<T>(detail::label_span(labels), classes);
 }
 
 // Cross-entropy from logits [B, C] against target probabilities [B, C] (one-hot rows for
@@ -53,21 +69,29 @@ X cross_entropy(const X& logits, const Tensor<scalar_of<X>>& target_probs) {
   return sum(mul_const(log_softmax(logits, -1), target_probs)) *
          (T(-1) / static_cast<T>(logits.shape()[0]));
 }
+// Cross-entropy from logits [B, C] against class indices: an Indices, or the
+// std::vector<index_t> of BatchIterator::labels() (taken as a span: nothing is copied, so a
+// training step `cross_entropy(model(x), batches.labels())` allocates no label buffer).
 template <Differentiable X>
-X cross_entropy(const X& logits, const Indices& labels) {
-  if (logits.rank() != 2 || labels.size() != logits.shape()[0])
+X cross_entropy(const X& logits, std::span<const index_t> labels) {
+  const auto n = static_cast<index_t>(labels.size());
+  if (logits.rank() != 2 || n != logits.shape()[0])
     detail::throw_shape("cross_entropy", "logits of shape " + logits.shape().to_string() + " for " +
-                                             std::to_string(labels.size()) + " labels");
+                                             std::to_string(n) + " labels");
   // Checked here rather than left to one_hot, so that the message names the call the user
   // wrote and the offending sample.
   const index_t classes = logits.shape()[1];
-  for (index_t i = 0; i < labels.size(); ++i)
+  for (index_t i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= classes)
       detail::throw_shape("cross_entropy", "label " + std::to_string(labels[i]) + " of sample " +
                                                std::to_string(i) + " is outside [0, " +
                                                std::to_string(classes) + ") for logits of shape " +
                                                logits.shape().to_string());
   return cross_entropy(logits, one_hot<scalar_of<X>>(labels, classes));
+}
+template <Differentiable X>
+X cross_entropy(const X& logits, const Indices& labels) {
+  return cross_entropy(logits, detail::label_span(labels));
 }
 
 // Mean of softplus(z) - y z: binary cross-entropy on logits, stable for any z.
