@@ -138,6 +138,51 @@ TEST_CASE("state dict load with a wrong shape names the file and both shapes and
   CHECK(values_of(target) == before);
 }
 
+TEST_CASE("state dict load names every parameter whose shape is wrong, as PyTorch does",
+          "[io][state_dict]") {
+  TempDir tmp;
+  save_state_dict(tmp.path(), make_params(1.0));
+  // Three of the four files have the wrong shape: the first, a middle and the last parameter.
+  save_npy(tmp / "0.weight.npy", filled(Shape{2, 3}, 0.0));
+  save_npy(tmp / "blocks.0.attn.W_K.npy", filled(Shape{4, 4}, 0.0));
+  save_npy(tmp / "scale.npy", filled(Shape{1}, 0.0));
+
+  Named target = make_params(7.0);
+  const auto before = values_of(target);
+  try {
+    load_state_dict(tmp.path(), target);
+    FAIL("the shape mismatches were not reported");
+  } catch (const ShapeError& e) {
+    CHECK(e.op() == "load_state_dict");
+    const std::string msg = e.what();
+    CHECK_THAT(msg, Contains("size mismatch for 3 parameters"));
+    CHECK_THAT(msg, Contains("'" + (tmp / "0.weight.npy").string() + "' holds shape [2, 3]") &&
+                        Contains("parameter '0.weight' has shape [3, 2]"));
+    CHECK_THAT(msg, Contains("holds shape [4, 4]") &&
+                        Contains("parameter 'blocks.0.attn.W_K' has shape [2, 2, 4]"));
+    CHECK_THAT(msg, Contains("'" + (tmp / "scale.npy").string() + "' holds shape [1]") &&
+                        Contains("parameter 'scale' has shape []"));
+    CHECK_THAT(msg, !Contains("'0.bias'"));  // its shape is right
+  }
+  CHECK(values_of(target) == before);
+}
+
+TEST_CASE("state dict load names every missing and every unexpected file", "[io][state_dict]") {
+  TempDir tmp;
+  save_state_dict(tmp.path(), make_params(1.0));
+  fs::remove(tmp / "0.weight.npy");
+  fs::remove(tmp / "scale.npy");
+  save_npy(tmp / "extra.a.npy", filled(Shape{2}, 0.0));
+  save_npy(tmp / "extra.b.npy", filled(Shape{2}, 0.0));
+  Named target = make_params(7.0);
+  const auto before = values_of(target);
+  const std::string msg = error_of([&] { load_state_dict(tmp.path(), target); });
+  CHECK_THAT(msg, Contains("no file for parameter '0.weight' (expected 0.weight.npy)") &&
+                      Contains("no file for parameter 'scale' (expected scale.npy)") &&
+                      Contains("unexpected file(s) 'extra.a.npy', 'extra.b.npy'"));
+  CHECK(values_of(target) == before);
+}
+
 TEST_CASE("state dict strict mode refuses files that match no parameter", "[io][state_dict]") {
   TempDir tmp;
   save_state_dict(tmp.path(), make_params(1.0));

@@ -143,7 +143,8 @@ void save_state_dict(const std::filesystem::path& dir, const Named& named) {
 }
 
 // Loads every parameter from "<dir>/<name>.npy". All files are read and checked first
-// (presence, format, shape equal to the parameter's), and values are assigned in place
+// (presence, format, shape equal to the parameter's; the error lists every missing file,
+// every unexpected one and every wrong shape, not only the first), and values are assigned in place
 // (Var::assign, so optimiser state and other handles stay attached) only when all passed:
 // a failing load leaves every parameter unchanged. A missing file is always an error;
 // with `strict` (as in PyTorch's load_state_dict) so is a .npy file that matches no
@@ -194,17 +195,26 @@ std::vector<std::string> load_state_dict(const std::filesystem::path& dir, const
     throw Error(op, msg);
   }
 
+  // Every file is read before any shape mismatch is reported, so that the error names each
+  // parameter whose shape is wrong (as PyTorch's "size mismatch for ..." list does).
   std::vector<Tensor<T>> values;
   values.reserve(params.size());
+  std::vector<std::string> mismatches;
   for (const auto& [name, var] : params) {
     const auto path = sd::file_for(dir, name);
     Tensor<T> t = load_npy<T>(path);
     if constexpr (std::is_same_v<T, float>) sd::check_no_overflow(t, path, op);
     if (!(t.shape() == var.shape()))
-      throw ShapeError(op, "'" + path.string() + "' holds shape " + t.shape().to_string() +
-                               " but parameter '" + name + "' has shape " +
-                               var.shape().to_string());
+      mismatches.push_back("'" + path.string() + "' holds shape " + t.shape().to_string() +
+                           " but parameter '" + name + "' has shape " + var.shape().to_string());
     values.push_back(std::move(t));
+  }
+  if (mismatches.size() == 1) throw ShapeError(op, mismatches.front());
+  if (!mismatches.empty()) {
+    std::string msg = "size mismatch for " + std::to_string(mismatches.size()) + " parameters:";
+    for (const auto& m : mismatches) msg += " " + m + ";";
+    msg.pop_back();
+    throw ShapeError(op, msg);
   }
   for (std::size_t i = 0; i < params.size(); ++i) {
     Var<T> v = params[i].second;
