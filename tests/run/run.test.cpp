@@ -329,6 +329,40 @@ TEST_CASE("flags: a program's default preset and dtype; 'default' names the firs
   CHECK_THAT(help, Contains("default: cpu"));
 }
 
+TEST_CASE("flags: --help shows where --out defaults to and --no_nan_guard without {false}",
+          "[run]") {
+  CLI::App app("test");
+  run::CommonOptions c;
+  run::add_common_flags(app, c, {.program = "my_program"});
+  const std::string help = app.help();
+  INFO(help);
+  CHECK_THAT(help, Contains("default: results/my_program/<date>-<time>"));
+  // ... which is where run::default_out_dir puts a run of that program.
+  CHECK(run::default_out_dir("my_program").parent_path() ==
+        std::filesystem::path("results") / "my_program");
+  CHECK_THAT(help, Contains("--no_nan_guard"));
+  CHECK_THAT(help, !Contains("{false}") && !Contains("{true}"));
+  // A program that names no folder still says where its runs go.
+  CLI::App plain("test");
+  run::CommonOptions p;
+  run::add_common_flags(plain, p);
+  CHECK_THAT(plain.help(), Contains("default: results/<program>/<date>-<time>"));
+
+  // The flag still turns the guard off, and only when given (or given as true).
+  auto guard_after = [](std::vector<const char*> argv) {
+    CLI::App a("test");
+    run::CommonOptions o;
+    run::add_common_flags(a, o);
+    argv.insert(argv.begin(), "prog");
+    REQUIRE(run::parse_flags(a, static_cast<int>(argv.size()), argv.data()) == -1);
+    return o.nan_guard;
+  };
+  CHECK(guard_after({}) == true);
+  CHECK(guard_after({"--no_nan_guard"}) == false);
+  CHECK(guard_after({"--no_nan_guard=true"}) == false);
+  CHECK(guard_after({"--no_nan_guard=false"}) == true);
+}
+
 TEST_CASE("progress writes plain lines off a terminal and nothing when quiet", "[run]") {
   TempDir dir;
   const auto path = dir / "progress.txt";

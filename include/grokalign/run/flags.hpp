@@ -51,10 +51,19 @@ struct CommonOptions {
 // every preset uses unless --dtype says otherwise (SPEC section 2: float64 for XOR, the NTK
 // comparison and accelerating grokking; float32 for the CNN, the transformer and
 // inhibiting generalisation).
+// `program` names the program's folder under results/ (what it passes to
+// run::default_out_dir), so that --help shows where a run without --out writes.
 struct ProgramDefaults {
   std::vector<std::string> presets = {"cpu", "paper"};
   std::string dtype = "f64";
+  std::string program = {};  // e.g. "xor_grokking"; empty: shown as <program>
 };
+
+// What --help says of --out's default: the folder run::default_out_dir(program) makes.
+inline std::string default_out_help(const std::string& program) {
+  return "results/" + (program.empty() ? std::string("<program>") : program) +
+         "/<date>-<time>, a new folder for each run";
+}
 
 // Registers the shared flags with the program's defaults.
 inline void add_common_flags(CLI::App& app, CommonOptions& o,
@@ -68,7 +77,9 @@ inline void add_common_flags(CLI::App& app, CommonOptions& o,
       ->capture_default_str();
   app.add_option("--data_dir", o.data_dir,
                  "Folder holding the data sets (default: $GROKALIGN_DATA, else data/)");
-  app.add_option("--out", o.out, "Output folder (config.json, stats.csv, checkpoint.bin)");
+  app.add_option("--out", o.out,
+                 "Output folder (config.json, stats.csv, checkpoint.bin; default: " +
+                     default_out_help(defaults.program) + ")");
   app.add_option("--threads", o.threads, "OpenMP threads for the linear algebra")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -89,8 +100,11 @@ inline void add_common_flags(CLI::App& app, CommonOptions& o,
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   app.add_option("--resume", o.resume, "Continue the run in this folder from its checkpoint");
   app.add_flag("--quiet", o.quiet, "No progress display");
-  app.add_flag("!--no_nan_guard", o.nan_guard,
-               "Do not stop when the loss or a gradient turns NaN or Inf");
+  // A callback rather than CLI11's negated "!--no_nan_guard", which --help shows as
+  // "--no_nan_guard{false}".
+  app.add_flag_callback(
+      "--no_nan_guard", [&o] { o.nan_guard = false; },
+      "Do not stop when the loss or a gradient turns NaN or Inf");
 }
 
 // DIR/config.json of the run that --resume DIR continues.
