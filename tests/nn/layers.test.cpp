@@ -171,6 +171,26 @@ TEST_CASE("nn: initialisers draw PyTorch's distributions from the given generato
   require_close(lb.bias().value(), Td::zeros(Shape{2}));
 }
 
+// docs/nn.md, "Random initialisation and seeds".
+TEST_CASE("nn: manual_seed reseeds the default generator that layers draw from", "[nn]") {
+  nn::manual_seed(42);
+  nn::Linear<double> a(784, 10);
+  Generator gen(42);
+  nn::Linear<double> b(784, 10, true, gen);
+  require_close(a.weight().value(), b.weight().value(), 0.0);
+  require_close(a.bias().value(), b.bias().value(), 0.0);
+  // The default generator moved on: the next layer differs, until it is reseeded.
+  nn::Linear<double> c(784, 10);
+  CHECK((c.weight().value().array() != a.weight().value().array()).any());
+  nn::manual_seed(42);
+  nn::Conv2d<double> d(3, 4, 3);
+  Generator gen2(42);
+  nn::Conv2d<double> e(3, 4, 3, 1, 0, true, gen2);
+  require_close(d.weight().value(), e.weight().value(), 0.0);
+  CHECK(&nn::default_generator() == &nn::default_generator());
+  nn::manual_seed(0);  // the seed a thread starts with
+}
+
 TEST_CASE("nn: every layer's input derivatives pass the harness to second order", "[nn]") {
   Generator gen(13);
   auto through = [](const auto& module) {
