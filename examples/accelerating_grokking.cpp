@@ -388,7 +388,7 @@ int main(int argc, char** argv) {
         "Epochs and seconds until an MNIST MLP groks: weight decay vs GrokAlign, "
         "Grokfast and noise"};
     run::CommonOptions common;
-    run::add_common_flags(app, common);
+    run::add_common_flags(app, common, {.dtype = "f64", .program = "accelerating_grokking"});
     Settings s;
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--n_train", &Settings::n_train, "Training digits (the first n)");

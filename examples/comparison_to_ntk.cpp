@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
         "comparison_to_ntk: centroid alignment against the empirical NTK on MNIST 0 vs 1 "
         "(paper Sec 4.1)");
     run::CommonOptions common;
-    run::add_common_flags(app, common);
+    run::add_common_flags(app, common, {.dtype = "f64", .program = "comparison_to_ntk"});
     Settings s;
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--train_per_class", &Settings::train_per_class, "Training digits per class (0, 1)");

@@ -408,7 +408,7 @@ int main(int argc, char** argv) {
         "GrokAlign Sec 4.3 (Fig 5): delayed robustness of a CNN, with and without the "
         "GrokAlign penalty");
     run::CommonOptions common;
-    run::add_common_flags(app, common, {.dtype = "f32"});
+    run::add_common_flags(app, common, {.dtype = "f32", .program = "delayed_robustness"});
     Settings s = preset("cpu");  // so --help shows the default size
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--lambda_jac", &Settings::lambda_jac, "Weight of the GrokAlign penalty (0: off)");

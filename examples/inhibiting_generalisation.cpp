@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
         "inhibiting_generalisation: holding the Jacobian norm up inhibits delayed "
         "generalisation on MNIST (paper Sec 4.3, Fig 6)");
     run::CommonOptions common;
-    run::add_common_flags(app, common, {.dtype = "f32"});
+    run::add_common_flags(app, common, {.dtype = "f32", .program = "inhibiting_generalisation"});
     Settings s;
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--n_train", &Settings::n_train, "First training digits used");

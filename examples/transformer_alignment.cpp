@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
         "GrokAlign Sec 4.3 (Figs 7-8): centroid alignment and Fourier sparsity of a "
         "modular-addition transformer, with and without the GrokAlign penalty");
     run::CommonOptions common;
-    run::add_common_flags(app, common, {.dtype = "f32"});
+    run::add_common_flags(app, common, {.dtype = "f32", .program = "transformer_alignment"});
     Settings s = preset("cpu");  // so --help shows the default size
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--lambda_jac", &Settings::lambda_jac,

@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
   return run::guarded_main([&] {
     CLI::App app("xor_grokking: GrokAlign on the high-dimensional XOR problem (paper Sec 4.2)");
     run::CommonOptions common;
-    run::add_common_flags(app, common);
+    run::add_common_flags(app, common, {.dtype = "f64", .program = "xor_grokking"});
     Settings s = preset("cpu");  // so --help shows the default size
     run::SettingsFlags<Settings> flags(app, s);
     flags.add("--n", &Settings::n, "Training points (the test set has as many)");
