@@ -12,7 +12,8 @@ trap 'rm -rf "$WORK"' EXIT
 
 # program flag bad-values...   (the shared flags are tried on every program)
 # --seed -1 is not listed: CLI11 reads it as 2^64 - 1, a valid seed (run/flags.hpp).
-# --n_logs 0 is accepted by delayed_robustness and transformer_alignment (their choice).
+# --n_logs 0 and --log_every 0 (log-spaced instead) are accepted by delayed_robustness and
+# transformer_alignment (their choice).
 TABLE='
 * --seed nan -x 1e400
 * --threads 0 -1 nan 1000
@@ -44,6 +45,7 @@ delayed_robustness --init_scale 0 -1 nan
 delayed_robustness --train_size 0 -1 nan
 delayed_robustness --test_size 0 -1 nan
 delayed_robustness --n_logs -1 nan
+delayed_robustness --log_every -1 nan
 delayed_robustness --attack_samples 0 -1 nan
 delayed_robustness --attack_steps 0 -1 nan
 delayed_robustness --attack_eps -1 nan
@@ -93,6 +95,7 @@ transformer_alignment --n_heads 0 -1 nan
 transformer_alignment --d_head 0 -1 nan
 transformer_alignment --d_mlp 0 -1 nan
 transformer_alignment --n_logs -1 nan
+transformer_alignment --log_every -1 nan
 transformer_alignment --alignment_samples -1 nan
 transformer_alignment --key_fraction -0.1 1.5 nan
 '
