@@ -97,6 +97,13 @@ def paired(runs, a, b):
     return sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
 
 
+def outcome(rows, key, has_part_a=True):
+    """A judge's result from its per-seed rows: (rows, passes, part a held in every seed, key)."""
+    passes = [r["pass"] for r in rows]
+    all_a = has_part_a and bool(rows) and all(r["a"] for r in rows)
+    return rows, passes, all_a, key
+
+
 def verdict_of(n_seeds, n_pass, all_part_a):
     if n_seeds == 0:
         return "no runs"
@@ -109,8 +116,7 @@ def verdict_of(n_seeds, n_pass, all_part_a):
 
 # ---------------------------------------------------------------- the six criteria
 def judge_ntk(runs):
-    rows, passes = [], []
-    part_a = []
+    rows = []
     for seed, s in sorted(runs.get("sgd", {}).items()):
         growth = last(s, "ntk_mean") / s["ntk_mean"][0] if s["ntk_mean"][0] else INF
 
@@ -123,17 +129,15 @@ def judge_ntk(runs):
         tc, tk = onset("centroid_inner"), onset("ntk_mean")
         a = growth >= 2
         b = math.isfinite(tc) and math.isfinite(tk) and tk > 0 and 0.5 <= tc / tk <= 2
-        part_a.append(a)
-        passes.append(a and b)
         rows.append({"seed": seed, "ntk growth": growth, "onset <c,x0>": tc, "onset NTK": tk,
-                     "final alignment": last(s, "centroid_alignment"), "pass": a and b})
+                     "final alignment": last(s, "centroid_alignment"), "a": a, "pass": a and b})
     key = "; ".join(f"seed {r['seed']}: NTK x{fmt(r['ntk growth'])}, onsets <c,x0> {fmt(r['onset <c,x0>'])} / NTK {fmt(r['onset NTK'])}"
                     for r in rows)
-    return rows, passes, all(part_a) and bool(part_a), key
+    return outcome(rows, key)
 
 
 def judge_xor(runs):
-    rows, passes, part_a = [], [], []
+    rows = []
     for seed in paired(runs, "lambda0", "lambda1"):
         s0, s1 = runs["lambda0"][seed], runs["lambda1"][seed]
         tr0 = first_step(s0, "train_accuracy", lambda v: v >= 0.99)
@@ -145,19 +149,17 @@ def judge_xor(runs):
         b = math.isfinite(te1) and te1 <= te0 / 1.5 and math.isfinite(n1) and n1 <= n0 / 1.5
         c = (last(s1, "centroid_norm") < last(s0, "centroid_norm")
              and last(s1, "centroid_alignment") > last(s0, "centroid_alignment"))
-        part_a.append(a)
-        passes.append(a and b and c)
         rows.append({"seed": seed, "train>=0.99 (l0)": tr0, "test>=0.95 l0/l1": f"{fmt(te0)} / {fmt(te1)}",
                      "noise0.6>=0.8 l0/l1": f"{fmt(n0)} / {fmt(n1)}",
                      "centroid norm l0/l1": f"{fmt(last(s0, 'centroid_norm'))} / {fmt(last(s1, 'centroid_norm'))}",
                      "alignment l0/l1": f"{fmt(last(s0, 'centroid_alignment'))} / {fmt(last(s1, 'centroid_alignment'))}",
                      "a": a, "b": b, "c": c, "pass": a and b and c})
     key = "; ".join(f"seed {r['seed']}: test>=0.95 {r['test>=0.95 l0/l1']}, noise {r['noise0.6>=0.8 l0/l1']}" for r in rows)
-    return rows, passes, all(part_a) and bool(part_a), key
+    return outcome(rows, key)
 
 
 def judge_delayed(runs, lam="lambda0.1"):
-    rows, passes, part_a = [], [], []
+    rows = []
     for seed in paired(runs, "lambda0", lam):
         s0, s1 = runs["lambda0"][seed], runs[lam][seed]
         end = s0["_step"][-1]
@@ -170,8 +172,6 @@ def judge_delayed(runs, lam="lambda0.1"):
         b = math.isfinite(R) and R <= R0c / 2
         c = (math.isfinite(R) and at_step(s1, "test_accuracy", R) >= at_step(s0, "test_accuracy", R) - 0.02
              and last(s1, "test_accuracy") >= last(s0, "test_accuracy") - 0.02)
-        part_a.append(a)
-        passes.append(a and b and c)
         rows.append({"seed": seed, "E (l0 fits)": E, "max robust l0 to 3E": max(early) if early else None,
                      "robust>=0.2 l0/l": f"{fmt(R0)} / {fmt(R)}",
                      "test at R l0/l": (f"{fmt(at_step(s0, 'test_accuracy', R))} / {fmt(at_step(s1, 'test_accuracy', R))}"
@@ -181,7 +181,7 @@ def judge_delayed(runs, lam="lambda0.1"):
                      "final PC1 l0/l": f"{fmt(last(s0, 'pc1'))} / {fmt(last(s1, 'pc1'))}",
                      "a": a, "b": b, "c": c, "pass": a and b and c})
     key = "; ".join(f"seed {r['seed']}: E {fmt(r['E (l0 fits)'])}, robust>=0.2 {r['robust>=0.2 l0/l']}" for r in rows)
-    return rows, passes, all(part_a) and bool(part_a), key
+    return outcome(rows, key)
 
 
 def delayed_sweep(runs):
@@ -201,7 +201,7 @@ def delayed_sweep(runs):
 
 
 def judge_inhibiting(runs):
-    rows, passes, part_a = [], [], []
+    rows = []
     for seed in paired(runs, "free", "level5"):
         sf, sl = runs["free"][seed], runs["level5"][seed]
         F = first_step(sf, "test_accuracy", lambda v: v >= 0.85)
@@ -212,19 +212,17 @@ def judge_inhibiting(runs):
         a = math.isfinite(F)
         b = not math.isfinite(L) and last(sl, "test_accuracy") <= last(sf, "test_accuracy") - 0.10
         c = jmean >= 2.5
-        part_a.append(a)
-        passes.append(a and b and c)
         rows.append({"seed": seed, "test>=0.85 free/level": f"{fmt(F)} / {fmt(L)}",
                      "final test free/level": f"{fmt(last(sf, 'test_accuracy'))} / {fmt(last(sl, 'test_accuracy'))}",
                      "J late (level)": jmean, "final J free": last(sf, "jacobian_norm"),
                      "final alignment free/level": f"{fmt(last(sf, 'centroid_alignment'))} / {fmt(last(sl, 'centroid_alignment'))}",
                      "a": a, "b": b, "c": c, "pass": a and b and c})
     key = "; ".join(f"seed {r['seed']}: 0.85 at {r['test>=0.85 free/level']}, final test {r['final test free/level']}" for r in rows)
-    return rows, passes, all(part_a) and bool(part_a), key
+    return outcome(rows, key)
 
 
 def judge_accelerating(runs):
-    rows, passes = [], []
+    rows = []
     for seed in paired(runs, "baseline_ce", "grokalign_ce"):
         sb, sg = runs["baseline_ce"][seed], runs["grokalign_ce"][seed]
         eb = first_step(sb, "test_accuracy", lambda v: v > 0.85)
@@ -232,13 +230,12 @@ def judge_accelerating(runs):
         cb = at_step(sb, "opt_cpu_seconds", eb) if math.isfinite(eb) else last(sb, "opt_cpu_seconds")
         cg = at_step(sg, "opt_cpu_seconds", eg) if math.isfinite(eg) else INF
         ok = math.isfinite(eg) and eg <= eb / 3 and cg < cb
-        passes.append(ok)
         rows.append({"seed": seed, "epochs baseline/grokalign": f"{fmt(eb)} / {fmt(eg)}",
                      "epoch ratio": eb / eg if math.isfinite(eg) and eg > 0 else None,
                      "CPU s baseline/grokalign": f"{fmt(cb)} / {fmt(cg)}",
                      "CPU ratio": cb / cg if math.isfinite(cg) and cg > 0 else None, "pass": ok})
     key = "; ".join(f"seed {r['seed']}: epochs {r['epochs baseline/grokalign']} ({fmt(r['epoch ratio'])}x), CPU {fmt(r['CPU ratio'])}x" for r in rows)
-    return rows, passes, False, key
+    return outcome(rows, key, has_part_a=False)
 
 
 TF_MEASURES = ["alignment_mean", "gini_embedding", "gini_unembed_mlp", "key_frequencies_embedding",
